@@ -1,0 +1,112 @@
+"""Credential blocks for Jira and Confluence: editable in the Prefect UI, secrets kept as ``SecretStr``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+from urllib.parse import urlparse
+
+from prefect.blocks.core import Block
+from prefect.concurrency.sync import rate_limit
+from pydantic import Field, SecretStr
+
+from clients.confluence import ConfluenceClient
+from clients.http import ApiClient
+from clients.jira import JiraClient
+
+DeploymentKind = Literal["auto", "cloud", "datacenter"]
+#: The global rate limit (created by ``atlasflow setup``) that every flow's Jira requests share.
+JIRA_RATE_LIMIT = "atlasflow-jira-api"
+
+
+class _AtlassianCredentials(Block):
+    """Fields and client construction common to Jira and Confluence sites."""
+
+    url: str = Field(description="Site base URL.")
+    username: str | None = Field(
+        default=None, description="Cloud: the account e-mail (basic auth). Leave empty for a Data Center PAT."
+    )
+    token: SecretStr = Field(description="Cloud API token, or Data Center personal access token (Bearer).")
+    deployment: DeploymentKind = Field(
+        default="auto", description="cloud, datacenter, or auto (*.atlassian.net is Cloud)."
+    )
+    verify_tls: bool = Field(default=True, description="Verify TLS certificates.")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="HTTP connect/read timeout per request.")
+
+    _service = "Atlassian"
+
+    def resolved_deployment(self) -> Literal["cloud", "datacenter"]:
+        """``cloud`` or ``datacenter``; ``auto`` decides by host name."""
+        if self.deployment != "auto":
+            return self.deployment
+        host = urlparse(self.url).hostname or ""
+        return "cloud" if host.endswith(".atlassian.net") else "datacenter"
+
+    def api_client(self, before_request: Callable[[], None] | None = None) -> ApiClient:
+        """An HTTP client authenticated for this site (Basic with username, else Bearer)."""
+        token = self.token.get_secret_value()
+        auth = (self.username, token) if self.username else None
+        headers = {} if self.username else {"Authorization": f"Bearer {token}"}
+        return ApiClient(
+            self._service,
+            self.url,
+            headers=headers,
+            auth=auth,
+            timeout=self.timeout_seconds,
+            verify=self.verify_tls,
+            before_request=before_request,
+        )
+
+
+class JiraCredentials(_AtlassianCredentials):
+    """Credentials for a Jira Cloud or Data Center site.
+
+    Example:
+        ```python
+        from blocks import JiraCredentials
+
+        jira = JiraCredentials.load("jira").get_client()
+        for issue in jira.search("project = DEMO", fields=["summary"]):
+            print(issue["key"])
+        ```
+    """
+
+    _block_type_name = "atlasflow Jira Credentials"
+    _block_type_slug = "atlasflow-jira-credentials"
+    _description = "Jira Cloud or Data Center site and credentials (atlasflow)."
+    _service = "Jira"
+
+    rate_limit: str | None = Field(
+        default=JIRA_RATE_LIMIT,
+        description="Global concurrency limit (with slot decay) every Jira request takes a slot of; empty = none.",
+    )
+
+    def get_client(self) -> JiraClient:
+        return JiraClient(self.api_client(_rate_limiter(self.rate_limit)), self.resolved_deployment())
+
+
+class ConfluenceCredentials(_AtlassianCredentials):
+    """Credentials for a Confluence Cloud (``https://acme.atlassian.net/wiki``) or Data Center site.
+
+    Example:
+        ```python
+        from blocks import ConfluenceCredentials
+
+        page = ConfluenceCredentials.load("confluence").get_client().get_page("123456")
+        ```
+    """
+
+    _block_type_name = "atlasflow Confluence Credentials"
+    _block_type_slug = "atlasflow-confluence-credentials"
+    _description = "Confluence Cloud or Data Center site and credentials (atlasflow)."
+    _service = "Confluence"
+
+    def get_client(self) -> ConfluenceClient:
+        return ConfluenceClient(self.api_client())
+
+
+def _rate_limiter(name: str | None) -> Callable[[], None] | None:
+    """A hook taking one slot of the named rate limit per request (a missing limit is skipped by Prefect)."""
+    if not name:
+        return None
+    return lambda: rate_limit(name, strict=False)

@@ -1,0 +1,120 @@
+"""What every atlasflow job shares: transient-only retries and an end-of-run notification."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import Flow, Task
+from prefect.blocks.core import Block
+from prefect.blocks.notifications import NotificationBlock
+from prefect.client.schemas.objects import FlowRun, State, TaskRun
+from prefect.settings import PREFECT_UI_URL
+from prefect.variables import Variable
+from pydantic import SecretStr
+
+from clients.http import TransientError
+from formats.messages import describe_figures, fit_post, inert
+
+log = logging.getLogger("atlasflow.notify")
+
+#: Prefect Variable (or environment variable ATLASFLOW_NOTIFIER) naming the notification block to use,
+#: as ``block-type-slug/block-name``, e.g. ``mattermost-webhook/mattermost``.
+NOTIFIER_VARIABLE = "atlasflow_notifier"
+NOTIFIER_ENV = "ATLASFLOW_NOTIFIER"
+#: Flows whose runs the reporting flow writes into the results table (not the reporting flow itself).
+JOB_FLOWS = [
+    "jira-export",
+    "confluence-table-sync",
+    "read-confluence-table",
+    "jira-permissions-check",
+    "jira-bulk-update",
+    "jira-delete-issues",
+    "shell-job",
+    "run-job-inbox",
+    "atlasflow-pipeline",
+]
+STATE_ICONS = {"COMPLETED": "✅", "FAILED": "❌", "CRASHED": "💥", "CANCELLED": "⛔", "TIMEDOUT": "⏱️"}
+
+
+def transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry condition: only failures that survived the client's own transient retries."""
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def notifier_reference() -> str | None:
+    """The configured notification block, as ``slug/name``, if any."""
+    configured = os.environ.get(NOTIFIER_ENV) or Variable.get(NOTIFIER_VARIABLE, default=None)
+    return str(configured) if configured else None
+
+
+def job_message(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> tuple[str, str]:
+    """(subject, body) of a job's end-of-run post; every piece of run-supplied text is made inert."""
+    state_name = (state.name or state.type.value).upper().replace(" ", "")
+    icon = STATE_ICONS.get(state_name, STATE_ICONS.get(state.type.value, "ℹ️"))
+    duration = ""
+    if flow_run.start_time:
+        duration = f" in {(datetime.now(UTC) - flow_run.start_time).total_seconds():.1f} s"
+    subject = f"{icon} atlasflow {inert(flow.name, 80)}: {inert(state.name, 40)}{duration}"
+    lines = [f"Run: {inert(flow_run.name, 80)}"]
+    params = {k: v for k, v in (flow_run.parameters or {}).items() if v not in (None, [], {}, "")}
+    if params:
+        lines.append("Parameters: " + describe_figures(params))
+    if state.is_completed():
+        result = state.result(raise_on_failure=False)
+        if isinstance(result, dict):
+            lines.append("Figures: " + describe_figures(result))
+    elif state.message:
+        lines.append("Reason: " + inert(state.message, 2000))
+    ui = PREFECT_UI_URL.value()
+    if ui:
+        lines.append(f"Details: {ui.rstrip('/')}/runs/flow-run/{flow_run.id}")
+    return subject, fit_post("\n".join(lines), limit=16_000)
+
+
+def _redact(text: str, block: Block) -> str:
+    for value in block.model_dump().values():
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            text = text.replace(value.get_secret_value(), "***")
+    return text
+
+
+def notify_end(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """State hook: post how the run ended. A failing notification is logged, never raised."""
+    try:
+        reference = notifier_reference()
+        if not reference:
+            log.info("no notifier configured (%s); not posting", NOTIFIER_VARIABLE)
+            return
+        notifier = Block.load(reference)
+        if not isinstance(notifier, NotificationBlock):
+            log.warning("block %s is not a notification block; not posting", reference)
+            return
+    except Exception as exc:
+        log.warning("notification skipped: %s: %s", type(exc).__name__, exc)
+        return
+    try:
+        subject, body = job_message(flow, flow_run, state)
+        with notifier.raise_on_failure():
+            notifier.notify(body, subject)
+    except Exception as exc:
+        log.warning("notification failed: %s: %s", type(exc).__name__, _redact(str(exc), notifier))
+
+
+def job_hooks() -> dict[str, Any]:
+    """Flow keyword arguments giving a job its end-of-run notification in every final state."""
+    hooks = [notify_end]
+    return {
+        "on_completion": hooks,
+        "on_failure": hooks,
+        "on_crashed": hooks,
+        "on_cancellation": hooks,
+    }

@@ -1,0 +1,52 @@
+"""Shared fixtures: sandboxes on real local HTTP, and one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from sandbox.app import Sandbox
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = REPO_ROOT.parent / "shared" / "reference" / "atlassian-samples"
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A fresh sandbox per test, once in Cloud and once in Data Center mode."""
+    from sandbox.app import Sandbox
+
+    with Sandbox(mode=request.param) as sb:
+        yield sb
+
+
+@pytest.fixture
+def cloud_sandbox() -> Iterator[Sandbox]:
+    from sandbox.app import Sandbox
+
+    with Sandbox(mode="cloud") as sb:
+        yield sb
+
+
+@pytest.fixture
+def dc_sandbox() -> Iterator[Sandbox]:
+    from sandbox.app import Sandbox
+
+    with Sandbox(mode="datacenter") as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The real Atlassian/Mattermost response samples beside the repository."""
+    if not SAMPLES.is_dir():
+        pytest.fail(f"reference samples not found at {SAMPLES}")
+    return SAMPLES

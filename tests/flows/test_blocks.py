@@ -1,0 +1,70 @@
+"""Credential blocks: round trip through a Prefect server, and the token never shows."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+from blocks import JiraCredentials
+from clients.http import AtlassianError
+from sandbox.app import Sandbox
+
+SECRET = "tok-RECOGNISABLE-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://acme.atlassian.net", "cloud"),
+        ("https://acme.atlassian.net/wiki", "cloud"),
+        ("https://jira.acme.com", "datacenter"),
+        ("http://127.0.0.1:8765", "datacenter"),
+    ],
+)
+def test_auto_deployment_follows_the_host(url: str, expected: str) -> None:
+    assert JiraCredentials(url=url, token=SECRET).resolved_deployment() == expected
+
+
+def test_explicit_deployment_wins() -> None:
+    assert JiraCredentials(url="http://127.0.0.1", token=SECRET, deployment="cloud").resolved_deployment() == "cloud"
+
+
+def test_round_trip_keeps_the_secret_out_of_sight(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    JiraCredentials(url="https://acme.atlassian.net", username="me@acme.com", token=SECRET).save(
+        "secret-check", overwrite=True
+    )
+    loaded = JiraCredentials.load("secret-check")
+    assert loaded.token.get_secret_value() == SECRET
+    assert loaded.username == "me@acme.com"
+    assert SECRET not in repr(loaded) and SECRET not in str(loaded)
+    assert SECRET not in caplog.text
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    inspected = subprocess.run(
+        [sys.executable, "-m", "prefect", "block", "inspect", "atlasflow-jira-credentials/secret-check"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    assert "secret-check" in inspected.stdout
+    assert SECRET not in inspected.stdout + inspected.stderr
+
+
+def test_bearer_and_basic_auth_reach_the_site(dc_sandbox: Sandbox) -> None:
+    bearer = JiraCredentials(url=dc_sandbox.url, token="sandbox-token").get_client()
+    basic = JiraCredentials(url=dc_sandbox.url, username="demo@example.com", token="sandbox-token").get_client()
+    wrong = JiraCredentials(url=dc_sandbox.url, username="demo@example.com", token=SECRET).get_client()
+    try:
+        assert bearer.myself()["displayName"] == basic.myself()["displayName"] == "Demo Admin"
+        with pytest.raises(AtlassianError) as failure:
+            wrong.myself()
+        assert failure.value.status == 401
+        assert SECRET not in str(failure.value)
+    finally:
+        for client in (bearer, basic, wrong):
+            client.close()

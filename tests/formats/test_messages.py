@@ -1,0 +1,46 @@
+"""Chat text: mentions defused, markup escaped, posts within the limit."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from formats.messages import MATTERMOST_POST_LIMIT, describe_figures, fit_post, inert
+
+MENTION = re.compile(r"(?<![\w@])@(channel|all|here|[a-z][\w.-]*)", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("text", ["@channel look", "ping @all now", "@here", "cc @jsmith.", "x(@channel)"])
+def test_mentions_are_defused(text: str) -> None:
+    out = inert(text)
+    assert not MENTION.search(out), out
+    assert out.replace("\u200b", "").replace("\\", "") == text
+
+
+def test_markdown_cannot_break_out() -> None:
+    out = inert("```\n# Title\n| a | b |\n[click](http://evil) **bold** <script>")
+    assert "\n" not in out
+    assert (
+        "```" not in out and "[click](" not in out and "**" not in out and "|" not in out.replace("\\|", "")
+    )
+    assert "<script>" not in out
+
+
+def test_long_text_is_cut() -> None:
+    assert len(inert("x" * 1000, limit=50)) == 50
+
+
+def test_fit_post_keeps_the_limit_and_says_so() -> None:
+    text = "y" * (MATTERMOST_POST_LIMIT + 10)
+    fitted = fit_post(text)
+    assert len(fitted) <= MATTERMOST_POST_LIMIT
+    assert fitted.endswith("(shortened to fit the post limit)")
+    assert fit_post("short") == "short"
+
+
+def test_figures_show_scalars_and_small_mappings() -> None:
+    text = describe_figures({"issues": 12, "by_level": {"0": 1, "1": 11}, "rows": [1, 2], "who": "@all"})
+    assert "issues: 12" in text and "by\\_level: 0 1, 1 11" in text
+    assert "rows" not in text
+    assert not MENTION.search(text)
