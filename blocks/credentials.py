@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Literal
 from urllib.parse import urlparse
 
 from prefect.blocks.core import Block
+from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import rate_limit
+from prefect.exceptions import ObjectNotFound
 from pydantic import Field, SecretStr
 
 from clients.confluence import ConfluenceClient
 from clients.http import ApiClient
 from clients.jira import JiraClient
+
+log = logging.getLogger(__name__)
 
 DeploymentKind = Literal["auto", "cloud", "datacenter"]
 #: The global rate limit (created by ``atlasflow setup``) that every flow's Jira requests share.
@@ -105,8 +110,35 @@ class ConfluenceCredentials(_AtlassianCredentials):
         return ConfluenceClient(self.api_client())
 
 
+class _RateLimiter:
+    """Takes one slot of a Prefect rate limit per request; does nothing when the limit does not exist.
+
+    Whether the limit exists is asked once per client: acquiring a slot of a missing limit costs Prefect
+    more than a second of back-off each time.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.active: bool | None = None
+
+    def __call__(self) -> None:
+        if self.active is None:
+            self.active = _limit_exists(self.name)
+            if not self.active:
+                log.info("rate limit %s does not exist (see `atlasflow setup`): Jira requests are not limited",
+                         self.name)
+        if self.active:
+            rate_limit(self.name, strict=True)
+
+
+def _limit_exists(name: str) -> bool:
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            return False
+    return True
+
+
 def _rate_limiter(name: str | None) -> Callable[[], None] | None:
-    """A hook taking one slot of the named rate limit per request (a missing limit is skipped by Prefect)."""
-    if not name:
-        return None
-    return lambda: rate_limit(name, strict=False)
+    return _RateLimiter(name) if name else None

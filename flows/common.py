@@ -50,6 +50,11 @@ def transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -
     return False
 
 
+def table_ref(table: int | str) -> int | str:
+    """A table parameter as given in the UI or CLI: ``"0"`` means the first table, other text a heading."""
+    return int(table) if isinstance(table, str) and table.strip().isdigit() else table
+
+
 def notifier_reference() -> str | None:
     """The configured notification block, as ``slug/name``, if any."""
     configured = os.environ.get(NOTIFIER_ENV) or Variable.get(NOTIFIER_VARIABLE, default=None)

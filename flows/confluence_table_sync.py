@@ -14,7 +14,7 @@ from prefect.cache_policies import NONE
 
 from blocks import ConfluenceCredentials
 from clients.confluence import ConfluenceClient, Page
-from flows.common import job_hooks, transient_only
+from flows.common import job_hooks, table_ref, transient_only
 from formats.confluence_tables import MergeResult, merge_rows, read_table
 
 
@@ -102,6 +102,7 @@ def confluence_table_sync(
     if (rows is None) == (source is None):
         raise ValueError("give exactly one of rows or source")
     data = rows if rows is not None else load_rows(str(source), sheet)
+    table = table_ref(table)
     client = ConfluenceCredentials.load(confluence_block).get_client()
     try:
         merged, page, written, attempts = upsert_table(
@@ -137,6 +138,7 @@ def fetch_page(client: ConfluenceClient, page_id: str) -> Page:
 @flow(name="read-confluence-table", **job_hooks())
 def read_confluence_table(page_id: str, table: int | str = 0, confluence_block: str = "confluence") -> list[dict[str, str]]:
     """A table of a Confluence page as rows of ``{header: cell text}``, also shown as a table artifact."""
+    table = table_ref(table)
     client = ConfluenceCredentials.load(confluence_block).get_client()
     try:
         page = fetch_page(client, page_id)

@@ -32,7 +32,7 @@ from prefect.variables import Variable
 
 from blocks import ConfluenceCredentials
 from clients.confluence import ConfluenceClient, Page
-from flows.common import JOB_FLOWS, job_hooks, transient_only
+from flows.common import JOB_FLOWS, job_hooks, table_ref, transient_only
 from formats.confluence_tables import MergeResult, merge_rows
 from formats.messages import fit_post, inert
 
@@ -44,6 +44,11 @@ PAGE_SIZE = 200
 def read_watermark(name: str) -> datetime | None:
     value = Variable.get(name, default=None)
     return datetime.fromisoformat(str(value)) if value else None
+
+
+def advance_watermark(name: str, until: datetime) -> None:
+    """Record that every run ending up to ``until`` is reported: the last step of a report."""
+    Variable.set(name, until.isoformat(), overwrite=True)
 
 
 @task(cache_policy=NONE)
@@ -179,14 +184,14 @@ def report_results(
     if rows:
         client = ConfluenceCredentials.load(confluence_block).get_client()
         try:
-            merged, page = write_rows(client, confluence_page_id, table, rows)
+            merged, page = write_rows(client, confluence_page_id, table_ref(table), rows)
         finally:
             client.close()
         added, updated = len(merged.added), len(merged.updated)
         logger.info("page %s version %d: %d row(s) added, %d updated", confluence_page_id, page.version, added,
                     updated)
     posted = post_digest(notifier_block, *digest(rows, since)) if rows else False
-    Variable.set(watermark_variable, until.isoformat(), overwrite=True)
+    advance_watermark(watermark_variable, until)
     return {
         "since": since.isoformat() if since else None,
         "until": until.isoformat(),

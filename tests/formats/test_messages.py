@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from formats.messages import MATTERMOST_POST_LIMIT, describe_figures, fit_post, inert
+from sandbox.app import Sandbox
 
 MENTION = re.compile(r"(?<![\w@])@(channel|all|here|[a-z][\w.-]*)", re.IGNORECASE)
 
@@ -44,3 +46,18 @@ def test_figures_show_scalars_and_small_mappings() -> None:
     assert "issues: 12" in text and "by\\_level: 0 1, 1 11" in text
     assert "rows" not in text
     assert not MENTION.search(text)
+
+
+
+@pytest.mark.parametrize(
+    "text", ["@channel", "<!channel> now", "<!here>", "\\@all", "@jsmith: ping", "`x` @here `y`", "**@all**"]
+)
+def test_mattermost_sees_a_mention_in_the_raw_text_and_none_in_the_inert_one(
+    cloud_sandbox: Sandbox, text: str
+) -> None:
+    hook = cloud_sandbox.mattermost_hook_url
+    httpx.post(hook, json={"text": text}).raise_for_status()
+    assert cloud_sandbox.mattermost.mentions(), f"Mattermost would not ping for {text!r}: a useless case"
+    cloud_sandbox.mattermost.clear()
+    httpx.post(hook, json={"text": inert(text)}).raise_for_status()
+    assert cloud_sandbox.mattermost.mentions() == {}
