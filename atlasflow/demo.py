@@ -29,12 +29,13 @@ def save_sandbox_blocks(sb: Sandbox) -> None:
     JiraCredentials(url=sb.jira_url, username=DEMO_USER, token=DEMO_TOKEN, deployment=sb.mode).save(
         JIRA_BLOCK, overwrite=True
     )
-    ConfluenceCredentials(url=sb.confluence_url, username=DEMO_USER, token=DEMO_TOKEN, deployment=sb.mode).save(
-        CONFLUENCE_BLOCK, overwrite=True
-    )
+    ConfluenceCredentials(
+        url=sb.confluence_url, username=DEMO_USER, token=DEMO_TOKEN, deployment=sb.mode
+    ).save(CONFLUENCE_BLOCK, overwrite=True)
     port = int(sb.url.rsplit(":", 1)[1])
-    MattermostWebhook(hostname="127.0.0.1", port=port, token=sb.mattermost.hook_token, secure=False,
-                      botname="atlasflow").save(MATTERMOST_BLOCK, overwrite=True)
+    MattermostWebhook(
+        hostname="127.0.0.1", port=port, token=sb.mattermost.hook_token, secure=False, botname="atlasflow"
+    ).save(MATTERMOST_BLOCK, overwrite=True)
     os.environ[NOTIFIER_ENV] = f"mattermost-webhook/{MATTERMOST_BLOCK}"
 
 
@@ -74,11 +75,18 @@ def run_demo(output_dir: Path, mode: str = "cloud") -> int:
         posts = sb.mattermost.posts
     print()
     print(f"Workbook:   {export['path']}")
-    print(f"            {export['issues']} issues by level {export['by_level']}, {export['requests']} Jira requests")
-    print(f"Confluence: page {EXPORT_SUMMARY_ID} 'Exported tickets': {sync['added']} added, "
-          f"{sync['updated']} updated (version {sync['version']})")
-    print(f"            page {JOB_RESULTS_ID} 'Results' table now holds {len(results.rows)} run(s) "
-          f"({report['added']} added by this report):")
+    print(
+        f"            {export['issues']} issues by level {export['by_level']}, "
+        f"{export['requests']} Jira requests"
+    )
+    print(
+        f"Confluence: page {EXPORT_SUMMARY_ID} 'Exported tickets': {sync['added']} added, "
+        f"{sync['updated']} updated (version {sync['version']})"
+    )
+    print(
+        f"            page {JOB_RESULTS_ID} 'Results' table now holds {len(results.rows)} run(s) "
+        f"({report['added']} added by this report):"
+    )
     for row in results.rows:
         print(f"              {row['Job']:<24} {row['State']:<10} {row['Duration']:>8}  {row['Run ID']}")
     print(f"Mattermost: {len(posts)} post(s) to the sandbox webhook:")

@@ -83,7 +83,8 @@ class JiraCredentials(_AtlassianCredentials):
 
     rate_limit: str | None = Field(
         default=JIRA_RATE_LIMIT,
-        description="Global concurrency limit (with slot decay) every Jira request takes a slot of; empty = none.",
+        description="Global rate limit (a concurrency limit with slot decay) every Jira request takes a slot "
+        "of; empty = none.",
     )
 
     def get_client(self) -> JiraClient:
@@ -125,8 +126,10 @@ class _RateLimiter:
         if self.active is None:
             self.active = _limit_exists(self.name)
             if not self.active:
-                log.info("rate limit %s does not exist (see `atlasflow setup`): Jira requests are not limited",
-                         self.name)
+                log.info(
+                    "rate limit %s does not exist (see `atlasflow setup`): Jira requests are not limited",
+                    self.name,
+                )
         if self.active:
             rate_limit(self.name, strict=True)
 

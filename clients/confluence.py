@@ -81,7 +81,9 @@ class ConfluenceClient:
         return Page.from_json(self.api.get_json(f"/rest/api/content/{page_id}", {"expand": EXPAND}))
 
     def find_page(self, space_key: str, title: str) -> Page | None:
-        body = self.api.get_json("/rest/api/content", {"spaceKey": space_key, "title": title, "expand": EXPAND})
+        body = self.api.get_json(
+            "/rest/api/content", {"spaceKey": space_key, "title": title, "expand": EXPAND}
+        )
         results = body.get("results") or []
         return Page.from_json(results[0]) if results else None
 

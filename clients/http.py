@@ -158,10 +158,19 @@ class ApiClient:
                 response = self._http.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
                 if attempt == self.retry.attempts:
-                    raise TransientError(self.service, method, path, None, f"{type(exc).__name__}: {exc}") from exc
+                    raise TransientError(
+                        self.service, method, path, None, f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 delay = self.retry.delay(attempt, None)
-                log.warning("%s %s %s: %s; retry %d in %.1fs", self.service, method, path, type(exc).__name__,
-                            attempt, delay)
+                log.warning(
+                    "%s %s %s: %s; retry %d in %.1fs",
+                    self.service,
+                    method,
+                    path,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
                 time.sleep(delay)
                 continue
             if response.is_success or response.status_code in ok:
@@ -171,8 +180,15 @@ class ApiClient:
             if attempt == self.retry.attempts:
                 raise TransientError(self.service, method, path, response.status_code, error_detail(response))
             delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
-            log.warning("%s %s %s: %d; retry %d in %.1fs", self.service, method, path, response.status_code,
-                        attempt, delay)
+            log.warning(
+                "%s %s %s: %d; retry %d in %.1fs",
+                self.service,
+                method,
+                path,
+                response.status_code,
+                attempt,
+                delay,
+            )
             time.sleep(delay)
         raise AssertionError("unreachable")
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from clients.http import ApiClient, AtlassianError
 
 Deployment = Literal["cloud", "datacenter"]
+T = TypeVar("T")
 
 #: JQL longer than this goes in a POST body rather than the query string.
 MAX_GET_JQL = 1500
@@ -144,7 +145,10 @@ class JiraClient:
         if unknown:
             known = ", ".join(sorted(str(f.get("name")) for f in self.fields() if f.get("custom")))
             raise AtlassianError(
-                "Jira", "GET", f"{self.rest}/field", None,
+                "Jira",
+                "GET",
+                f"{self.rest}/field",
+                None,
                 f"unknown field(s) {unknown}; custom fields on this site: {known}",
             )
         return resolved
@@ -191,5 +195,5 @@ def quote_jql(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def chunks(items: Sequence[str], size: int) -> list[list[str]]:
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]

@@ -44,7 +44,9 @@ class TreeWalker:
         include_links: Follow issue links as well as the hierarchy.
     """
 
-    def __init__(self, client: JiraClient, extra_fields: dict[str, str], *, include_links: bool = False) -> None:
+    def __init__(
+        self, client: JiraClient, extra_fields: dict[str, str], *, include_links: bool = False
+    ) -> None:
         self.client = client
         self.extra_fields = extra_fields
         self.include_links = include_links
@@ -58,7 +60,9 @@ class TreeWalker:
 
     def fetch_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         """Issues by key (Jira answers 400 naming any key that does not exist)."""
-        queries = [f"key in ({', '.join(quote_jql(k) for k in chunk)})" for chunk in chunks(keys, KEYS_PER_QUERY)]
+        queries = [
+            f"key in ({', '.join(quote_jql(k) for k in chunk)})" for chunk in chunks(keys, KEYS_PER_QUERY)
+        ]
         return self.client.search_many(queries, self.fields)
 
     def fetch_jql(self, jql: str) -> list[dict[str, Any]]:
@@ -76,11 +80,13 @@ class TreeWalker:
 
     def _hierarchy_queries(self, frontier: Sequence[Node]) -> list[str]:
         queries = []
-        for chunk in chunks([n.key for n in frontier], KEYS_PER_QUERY):
-            keys = ", ".join(quote_jql(k) for k in chunk)
-            clause = f"parent in ({keys})"
-            if self.epic_link:
-                clause = f"{clause} OR cf[{self.epic_link.removeprefix('customfield_')}] in ({keys})"
+        for chunk in chunks(list(frontier), KEYS_PER_QUERY):
+            clause = f"parent in ({_key_list(chunk)})"
+            epics = [n for n in chunk if _name(n.issue.get("fields", {}).get("issuetype")) == "Epic"]
+            if self.epic_link and epics:
+                clause = (
+                    f"{clause} OR cf[{self.epic_link.removeprefix('customfield_')}] in ({_key_list(epics)})"
+                )
             queries.append(clause)
         return queries
 
@@ -107,8 +113,13 @@ class TreeWalker:
 
     @staticmethod
     def _child(issue: dict[str, Any], parent: Node, relation: str) -> Node:
-        return Node(issue, parent=parent.key, root=parent.root or parent.key, level=parent.level + 1,
-                    relation=relation)
+        return Node(
+            issue,
+            parent=parent.key,
+            root=parent.root or parent.key,
+            level=parent.level + 1,
+            relation=relation,
+        )
 
     def forest(self, issues: Sequence[dict[str, Any]]) -> list[Node]:
         """Arrange a flat search result as trees: issues whose parent is not in the result are roots."""
@@ -185,9 +196,13 @@ def links_of(issue: dict[str, Any]) -> list[tuple[str, str]]:
     for link in issue.get("fields", {}).get("issuelinks") or []:
         link_type = link.get("type", {})
         if "outwardIssue" in link:
-            result.append((str(link["outwardIssue"]["key"]), str(link_type.get("outward", link_type.get("name")))))
+            result.append(
+                (str(link["outwardIssue"]["key"]), str(link_type.get("outward", link_type.get("name"))))
+            )
         elif "inwardIssue" in link:
-            result.append((str(link["inwardIssue"]["key"]), str(link_type.get("inward", link_type.get("name")))))
+            result.append(
+                (str(link["inwardIssue"]["key"]), str(link_type.get("inward", link_type.get("name"))))
+            )
     return result
 
 
@@ -205,6 +220,10 @@ def parse_jira_time(value: Any) -> datetime | None:
     if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit():
         text = f"{text[:-2]}:{text[-2:]}"
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _key_list(nodes: Sequence[Node]) -> str:
+    return ", ".join(quote_jql(n.key) for n in nodes)
 
 
 def _name(value: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""Confluence tables as data: read a page's table, and upsert rows into it by key without damaging the page."""
+"""Confluence tables as data: read a page's table; upsert rows into it by key without damaging the page."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def load_rows(source: str, sheet: str | None = None) -> list[dict[str, Any]]:
     elif suffix in (".xlsx", ".xlsm"):
         frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
     else:
-        raise ValueError(f"source must be .xlsx or .csv, not {suffix or 'a file without extension'}: {source}")
+        raise ValueError(
+            f"source must be .xlsx or .csv, not {suffix or 'a file without extension'}: {source}"
+        )
     return [{str(k): _plain(v) for k, v in record.items()} for record in frame.to_dict(orient="records")]
 
 
@@ -43,7 +45,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=transient_only, cache_policy=NONE, timeout_seconds=600)
+@task(
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+    cache_policy=NONE,
+    timeout_seconds=600,
+)
 def upsert_table(
     client: ConfluenceClient,
     page_id: str,
@@ -61,7 +69,9 @@ def upsert_table(
     """
 
     def edit(page: Page) -> tuple[str | None, MergeResult]:
-        merged = merge_rows(page.body, table, key_column, rows, columns=columns, delete_missing=delete_missing)
+        merged = merge_rows(
+            page.body, table, key_column, rows, columns=columns, delete_missing=delete_missing
+        )
         return (None if dry_run or not merged.changed else merged.storage), merged
 
     outcome = client.edit_page(page_id, edit, message="atlasflow table sync")
@@ -116,9 +126,17 @@ def confluence_table_sync(
         key="confluence-table-sync-diff",
         description=f"{verb} table {table!r} on page {page_id}",
     )
-    logger.info("%s table %r on page %s: %d added, %d updated, %d deleted (version %d, %d read(s))",
-                verb, table, page_id, len(merged.added), len(merged.updated), len(merged.deleted),
-                page.version, attempts)
+    logger.info(
+        "%s table %r on page %s: %d added, %d updated, %d deleted (version %d, %d read(s))",
+        verb,
+        table,
+        page_id,
+        len(merged.added),
+        len(merged.updated),
+        len(merged.deleted),
+        page.version,
+        attempts,
+    )
     return {
         "page_id": page_id,
         "added": len(merged.added),
@@ -130,13 +148,21 @@ def confluence_table_sync(
     }
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=transient_only, cache_policy=NONE, timeout_seconds=300)
+@task(
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+    cache_policy=NONE,
+    timeout_seconds=300,
+)
 def fetch_page(client: ConfluenceClient, page_id: str) -> Page:
     return client.get_page(page_id)
 
 
 @flow(name="read-confluence-table", **job_hooks())
-def read_confluence_table(page_id: str, table: int | str = 0, confluence_block: str = "confluence") -> list[dict[str, str]]:
+def read_confluence_table(
+    page_id: str, table: int | str = 0, confluence_block: str = "confluence"
+) -> list[dict[str, str]]:
     """A table of a Confluence page as rows of ``{header: cell text}``, also shown as a table artifact."""
     table = table_ref(table)
     client = ConfluenceCredentials.load(confluence_block).get_client()
@@ -150,6 +176,7 @@ def read_confluence_table(page_id: str, table: int | str = 0, confluence_block: 
         key="confluence-table",
         description=f"Table {table!r} of page {page_id} ({page.title}), version {page.version}",
     )
-    get_run_logger().info("read %d row(s) × %d column(s) from page %s", len(parsed.rows), len(parsed.header),
-                          page_id)
+    get_run_logger().info(
+        "read %d row(s) × %d column(s) from page %s", len(parsed.rows), len(parsed.header), page_id
+    )
     return [dict(r) for r in parsed.rows]

@@ -34,9 +34,16 @@ def _scope(root_tickets: list[str] | None, project_key: str | None, jql: str | N
     return jql, "jql-" + hashlib.sha256(jql.encode()).hexdigest()[:8]
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=transient_only, cache_policy=NONE, timeout_seconds=900)
-def fetch_roots(walker: TreeWalker, root_tickets: list[str] | None, project_key: str | None,
-                jql: str | None) -> list[Node]:
+@task(
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+    cache_policy=NONE,
+    timeout_seconds=900,
+)
+def fetch_roots(
+    walker: TreeWalker, root_tickets: list[str] | None, project_key: str | None, jql: str | None
+) -> list[Node]:
     """Level 0: the root tickets, or the issues of a project / JQL arranged as trees."""
     if root_tickets:
         keys = list(dict.fromkeys(k.strip().upper() for k in root_tickets))
@@ -49,14 +56,22 @@ def fetch_roots(walker: TreeWalker, root_tickets: list[str] | None, project_key:
     return walker.forest(walker.fetch_jql(query))
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=transient_only, cache_policy=NONE, timeout_seconds=900)
+@task(
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+    cache_policy=NONE,
+    timeout_seconds=900,
+)
 def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> list[Node]:
     """One level down: all children (and linked issues) of a whole level in as few searches as possible."""
     return walker.children(frontier, seen)
 
 
 @task(cache_policy=NONE, timeout_seconds=1800)
-def write_workbook(walker: TreeWalker, nodes: list[Node], path: Path, query: str, browse_url: str) -> dict[str, Any]:
+def write_workbook(
+    walker: TreeWalker, nodes: list[Node], path: Path, query: str, browse_url: str
+) -> dict[str, Any]:
     stats = write_export_workbook(
         path,
         (walker.to_row(n) for n in nodes),
@@ -113,8 +128,13 @@ def jira_export(
             level += 1
             frontier = fetch_level(walker, frontier, seen)
             nodes.extend(frontier)
-            logger.info("level %d: %d issue(s), %d in all, %d requests so far", level, len(frontier),
-                        len(nodes), client.requests_made)
+            logger.info(
+                "level %d: %d issue(s), %d in all, %d requests so far",
+                level,
+                len(frontier),
+                len(nodes),
+                client.requests_made,
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         path = Path(output_dir).resolve() / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,5 +167,9 @@ def _safe(slug: str) -> str:
 def _publish(result: dict[str, Any]) -> None:
     rows = [{"figure": k, "value": str(v)} for k, v in result.items() if k != "path"]
     create_table_artifact(rows, key="jira-export-summary", description=f"Jira export of {result['scope']}")
-    create_link_artifact(Path(result["path"]).as_uri(), link_text=Path(result["path"]).name,
-                         key="jira-export-workbook", description="The exported workbook")
+    create_link_artifact(
+        Path(result["path"]).as_uri(),
+        link_text=Path(result["path"]).name,
+        key="jira-export-workbook",
+        description="The exported workbook",
+    )

@@ -56,7 +56,10 @@ def finished_runs(since: datetime | None, until: datetime) -> list[dict[str, Any
     """Rows for every atlasflow job run that ended in ``(since, until]``, read from the Prefect API."""
     runs: list[FlowRun] = []
     with get_client(sync_client=True) as client:
-        flows = {f.id: f.name for f in client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=JOB_FLOWS)))}
+        flows = {
+            f.id: f.name
+            for f in client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=JOB_FLOWS)))
+        }
         run_filter = FlowRunFilter(
             end_time=FlowRunFilterEndTime(after_=since, before_=until),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FINAL_STATES)),
@@ -83,7 +86,9 @@ def _summaries(client: Any, run_ids: list[Any]) -> dict[str, str]:
     found: dict[str, list[str]] = {}
     for start in range(0, len(run_ids), PAGE_SIZE):
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids[start : start + PAGE_SIZE])),
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=run_ids[start : start + PAGE_SIZE])
+            ),
             limit=PAGE_SIZE * 5,
         )
         for artifact in artifacts:
@@ -107,8 +112,16 @@ def _row(run: FlowRun, job: str, summary: str) -> dict[str, Any]:
     }
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=transient_only, cache_policy=NONE, timeout_seconds=600)
-def write_rows(client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]) -> tuple[MergeResult, Page]:
+@task(
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+    cache_policy=NONE,
+    timeout_seconds=600,
+)
+def write_rows(
+    client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]
+) -> tuple[MergeResult, Page]:
     """Upsert the rows by run id (re-read and re-merged after a concurrent edit)."""
 
     def edit(page: Page) -> tuple[str | None, MergeResult]:
@@ -123,11 +136,17 @@ def digest(rows: list[dict[str, Any]], since: datetime | None) -> tuple[str, str
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["State"]] = counts.get(row["State"], 0) + 1
-    subject = f"atlasflow report: {len(rows)} run(s) since {since:%Y-%m-%d %H:%M} UTC" if since else (
-        f"atlasflow report: {len(rows)} run(s)")
+    subject = (
+        f"atlasflow report: {len(rows)} run(s) since {since:%Y-%m-%d %H:%M} UTC"
+        if since
+        else (f"atlasflow report: {len(rows)} run(s)")
+    )
     lines = [", ".join(f"{n} {inert(s, 30)}" for s, n in sorted(counts.items()))]
-    lines += [f"- {inert(r['Job'], 60)} · {inert(r['State'], 30)} · {inert(r['Duration'], 20)} · "
-              f"{inert(r['Summary'], 200)}" for r in rows[:50]]
+    lines += [
+        f"- {inert(r['Job'], 60)} · {inert(r['State'], 30)} · {inert(r['Duration'], 20)} · "
+        f"{inert(r['Summary'], 200)}"
+        for r in rows[:50]
+    ]
     if len(rows) > 50:
         lines.append(f"… and {len(rows) - 50} more on the page")
     return subject, fit_post("\n".join(lines), limit=16_000)
@@ -188,8 +207,13 @@ def report_results(
         finally:
             client.close()
         added, updated = len(merged.added), len(merged.updated)
-        logger.info("page %s version %d: %d row(s) added, %d updated", confluence_page_id, page.version, added,
-                    updated)
+        logger.info(
+            "page %s version %d: %d row(s) added, %d updated",
+            confluence_page_id,
+            page.version,
+            added,
+            updated,
+        )
     posted = post_digest(notifier_block, *digest(rows, since)) if rows else False
     advance_watermark(watermark_variable, until)
     return {

@@ -18,7 +18,8 @@ def inert(text: object, limit: int = 300) -> str:
     """Untrusted text as inert Markdown: mentions defused, markup escaped, one line, at most ``limit`` chars.
 
     ``@channel`` becomes ``@\u200bchannel`` (a zero-width space after the ``@``), which Mattermost does not
-    treat as a mention (nor, likewise, Slack-style ``<!channel>``, which Mattermost expands); Markdown punctuation is backslash-escaped so the text cannot open code blocks,
+    treat as a mention (nor, likewise, Slack-style ``<!channel>``, which Mattermost expands); Markdown
+    punctuation is backslash-escaped so the text cannot open code blocks,
     tables, links or headings.
     """
     flat = " ".join(str(text).split())

@@ -74,7 +74,12 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=self.port, log_level="critical", lifespan="off", access_log=False
+            self.app(),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="critical",
+            lifespan="off",
+            access_log=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="atlasflow-sandbox", daemon=True)
@@ -94,7 +99,9 @@ class Sandbox:
 
     def serve_forever(self) -> None:
         """Run in the foreground until interrupted (the ``atlasflow sandbox`` command)."""
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         uvicorn.Server(config).run()
 
     def __enter__(self) -> Sandbox:

@@ -278,7 +278,9 @@ class SandboxMiddleware:
         if account is None:
             if is_confluence_path(path):
                 return confluence_error(401, "This request requires authentication.")
-            return jira_error(401, "You are not authenticated. Authentication required to perform this operation.")
+            return jira_error(
+                401, "You are not authenticated. Authentication required to perform this operation."
+            )
         scope.setdefault("state", {})["user"] = account.username
         return None
 

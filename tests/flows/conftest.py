@@ -20,16 +20,17 @@ DEMO_TOKEN = "sandbox-token"
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=180), temporary_settings(
-        updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with (
+        prefect_test_harness(server_startup_timeout=180),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
 
 
 def save_blocks(sb: Sandbox, *, token: str = DEMO_TOKEN) -> None:
-    JiraCredentials(url=sb.jira_url, username=DEMO_USER, token=token, deployment=sb.mode, timeout_seconds=10).save(
-        "jira", overwrite=True
-    )
+    JiraCredentials(
+        url=sb.jira_url, username=DEMO_USER, token=token, deployment=sb.mode, timeout_seconds=10
+    ).save("jira", overwrite=True)
     ConfluenceCredentials(
         url=sb.confluence_url, username=DEMO_USER, token=token, deployment=sb.mode, timeout_seconds=10
     ).save("confluence", overwrite=True)

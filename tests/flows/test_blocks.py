@@ -31,7 +31,10 @@ def test_auto_deployment_follows_the_host(url: str, expected: str) -> None:
 
 
 def test_explicit_deployment_wins() -> None:
-    assert JiraCredentials(url="http://127.0.0.1", token=SECRET, deployment="cloud").resolved_deployment() == "cloud"
+    assert (
+        JiraCredentials(url="http://127.0.0.1", token=SECRET, deployment="cloud").resolved_deployment()
+        == "cloud"
+    )
 
 
 def test_round_trip_keeps_the_secret_out_of_sight(caplog: pytest.LogCaptureFixture) -> None:
@@ -48,7 +51,11 @@ def test_round_trip_keeps_the_secret_out_of_sight(caplog: pytest.LogCaptureFixtu
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     inspected = subprocess.run(
         [sys.executable, "-m", "prefect", "block", "inspect", "atlasflow-jira-credentials/secret-check"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert inspected.returncode == 0, inspected.stderr
     assert "secret-check" in inspected.stdout
@@ -57,7 +64,9 @@ def test_round_trip_keeps_the_secret_out_of_sight(caplog: pytest.LogCaptureFixtu
 
 def test_bearer_and_basic_auth_reach_the_site(dc_sandbox: Sandbox) -> None:
     bearer = JiraCredentials(url=dc_sandbox.url, token="sandbox-token").get_client()
-    basic = JiraCredentials(url=dc_sandbox.url, username="demo@example.com", token="sandbox-token").get_client()
+    basic = JiraCredentials(
+        url=dc_sandbox.url, username="demo@example.com", token="sandbox-token"
+    ).get_client()
     wrong = JiraCredentials(url=dc_sandbox.url, username="demo@example.com", token=SECRET).get_client()
     try:
         assert bearer.myself()["displayName"] == basic.myself()["displayName"] == "Demo Admin"

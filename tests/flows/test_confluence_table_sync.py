@@ -47,7 +47,9 @@ def test_update_touches_only_the_changed_cell(site: Sandbox) -> None:
     first = read_table(before, "Exported tickets").rows[0]
     key = first["Key"]
     result = confluence_table_sync(
-        page_id=EXPORT_SUMMARY_ID, table="Exported tickets", key_column="Key",
+        page_id=EXPORT_SUMMARY_ID,
+        table="Exported tickets",
+        key_column="Key",
         rows=[{"Key": key, "Summary": "Renamed by atlasflow"}],
     )
     after = body(site, EXPORT_SUMMARY_ID)
@@ -70,7 +72,11 @@ def test_nothing_changed_means_no_write(site: Sandbox) -> None:
 def test_dry_run_writes_nothing(site: Sandbox) -> None:
     before = body(site, TEAM_ROSTER_ID)
     result = confluence_table_sync(
-        page_id=TEAM_ROSTER_ID, table="0", key_column="Key", rows=[{"Key": "ZED", "Name": "Zed"}], dry_run=True
+        page_id=TEAM_ROSTER_ID,
+        table="0",
+        key_column="Key",
+        rows=[{"Key": "ZED", "Name": "Zed"}],
+        dry_run=True,
     )
     assert result["added"] == 1 and not result["written"]
     assert puts(site) == 0 and body(site, TEAM_ROSTER_ID) == before
@@ -133,7 +139,11 @@ def test_bad_input_is_a_clear_error_and_the_page_is_untouched(
 
 def test_duplicate_keys_in_the_input_are_refused(site: Sandbox) -> None:
     state = confluence_table_sync(
-        page_id=TEAM_ROSTER_ID, table=0, key_column="Key", rows=[{"Key": "ALI"}, {"Key": "ALI"}], return_state=True
+        page_id=TEAM_ROSTER_ID,
+        table=0,
+        key_column="Key",
+        rows=[{"Key": "ALI"}, {"Key": "ALI"}],
+        return_state=True,
     )
     assert state.is_failed() and "ALI" in (state.message or "")
     assert puts(site) == 0

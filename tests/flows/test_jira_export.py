@@ -58,7 +58,9 @@ def test_text_from_jira_stays_inert(cloud_site: Sandbox, tmp_path: Path) -> None
 
 
 def test_links_and_cycles_visit_every_issue_once(site: Sandbox, tmp_path: Path) -> None:
-    result = jira_export(root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path), jira_block="jira")
+    result = jira_export(
+        root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path), jira_block="jira"
+    )
     children = sheet_rows(result["path"], "Child Issues")
     keys = [r["Key"] for r in children]
     assert len(keys) == len(set(keys))
@@ -69,7 +71,10 @@ def test_links_and_cycles_visit_every_issue_once(site: Sandbox, tmp_path: Path) 
 
 def test_max_depth_and_extra_fields_by_name(site: Sandbox, tmp_path: Path) -> None:
     result = jira_export(
-        root_tickets=["DEMO-1"], fields=["Story Points", "Team"], max_depth=1, output_dir=str(tmp_path),
+        root_tickets=["DEMO-1"],
+        fields=["Story Points", "Team"],
+        max_depth=1,
+        output_dir=str(tmp_path),
         jira_block="jira",
     )
     children = sheet_rows(result["path"], "Child Issues")
@@ -113,11 +118,13 @@ def test_bad_input_fails_fast_with_jiras_message(
 
 
 def test_a_storm_of_transient_faults_gives_the_same_workbook(site: Sandbox, tmp_path: Path) -> None:
-    clean = jira_export(root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path / "clean"),
-                        jira_block="jira")
+    clean = jira_export(
+        root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path / "clean"), jira_block="jira"
+    )
     site.state.faults = Faults(rate_429=0.15, rate_5xx=0.15, rate_drop=0.05, retry_after=0, seed=3)
-    stormy = jira_export(root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path / "storm"),
-                         jira_block="jira")
+    stormy = jira_export(
+        root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path / "storm"), jira_block="jira"
+    )
     faulted = [e for e in site.state.log.entries if e.fault]
     assert faulted, "the storm injected no fault"
     assert workbook_data(stormy["path"]) == workbook_data(clean["path"])
