@@ -166,7 +166,11 @@ def _safe(slug: str) -> str:
 
 def _publish(result: dict[str, Any]) -> None:
     rows = [{"figure": k, "value": str(v)} for k, v in result.items() if k != "path"]
-    create_table_artifact(rows, key="jira-export-summary", description=f"Jira export of {result['scope']}")
+    description = (
+        f"Jira export of {result['scope']}: {result['issues']} issues, {result['requests']} requests, "
+        f"{Path(result['path']).name}"
+    )
+    create_table_artifact(rows, key="jira-export-summary", description=description)
     create_link_artifact(
         Path(result["path"]).as_uri(),
         link_text=Path(result["path"]).name,

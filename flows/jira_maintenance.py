@@ -199,17 +199,17 @@ class DeletePlan:
         reasons = []
         if confirm_count != self.matched:
             reasons.append(
-                f"The JQL matches {self.matched} issue(s) but confirm_count is {confirm_count}: nothing was "
-                f"deleted. Check the list (a dry run), then pass confirm_count={self.matched}."
+                f"the JQL matches {self.matched} issue(s) but confirm_count is {confirm_count} (check "
+                f"the list a dry run shows, then pass confirm_count={self.matched})"
             )
         outside = self.outside()
         if outside and not delete_subtasks:
             named = "; ".join(f"{k} (sub-tasks {', '.join(subs)})" for k, subs in list(outside.items())[:20])
             more = f" and {len(outside) - 20} more" if len(outside) > 20 else ""
             reasons.append(
-                f"Refused: {len(outside)} issue(s) have sub-tasks the JQL does not match, which Jira would "
-                f"delete with them: {named}{more}. Pass delete_subtasks=True to delete those sub-tasks "
-                "too, or match them as well."
+                f"{len(outside)} issue(s) have sub-tasks the JQL does not match, which Jira would delete "
+                f"with them: {named}{more} (pass delete_subtasks=True to delete those sub-tasks too, or "
+                "match them as well)"
             )
         return reasons
 
@@ -453,16 +453,16 @@ def jira_bulk_update(
         refusal = None
         if len(plan.changes) > max_issues:
             refusal = (
-                f"{len(plan.changes)} issues would change, more than max_issues={max_issues}: nothing was "
-                "updated. Narrow the JQL or raise max_issues."
+                f"{len(plan.changes)} issues would change, more than max_issues={max_issues}; narrow the JQL "
+                "or raise max_issues"
             )
-        mode = "dry run" if dry_run else "run"
+        mode = "dry run" if dry_run else "real run"
         _publish_rows(
             plan.rows,
             key="jira-bulk-update-plan",
-            summary=f"Bulk update plan ({mode}) for {inert(jql, 200)}: {len(issues)} matched, "
+            summary=f"Bulk update plan ({mode}) for {code(jql)}: {len(issues)} matched, "
             f"{len(plan.changes)} to update, {len(plan.unchanged)} already set"
-            + (f"; refused: more than max_issues={max_issues}" if refusal else ""),
+            + _refusal_note(refusal, dry_run),
         )
         logger.info(
             "%d issue(s) match; %d to update, %d already set",
@@ -487,7 +487,7 @@ def jira_bulk_update(
             )
             return result
         if refusal:
-            raise JobRefused(refusal)
+            raise JobRefused(f"Nothing was updated: {refusal}.")
         progress = Progress()
         for key in plan.unchanged:
             progress.record(key, "skipped", "already set")
@@ -506,7 +506,7 @@ def jira_bulk_update(
         [i["key"] for i in issues],
         progress,
         key="jira-bulk-update-result",
-        summary=f"Bulk update result for {inert(jql, 200)}: {_figures(result, 'updated')}",
+        summary=f"Bulk update result for {code(jql)}: {_figures(result, 'updated')}",
     )
     _finish(result, stopped, verb="update", done="updated")
     return result
@@ -564,14 +564,13 @@ def jira_delete_issues(
         issues = search_issues(client, jql, ["summary", "issuetype", "subtasks"])
         plan = plan_deletes(issues, delete_subtasks=delete_subtasks)
         refusals = plan.refusals(confirm_count, delete_subtasks=delete_subtasks)
-        refusal = " ".join(refusals) if refusals else None
-        mode = "dry run" if dry_run else "run"
+        refusal = "; ".join(refusals) if refusals else None
+        mode = "dry run" if dry_run else "real run"
         _publish_rows(
             plan.rows(delete_subtasks=delete_subtasks),
             key="jira-delete-issues-plan",
-            summary=f"Delete plan ({mode}) for {inert(jql, 200)}: {plan.matched} matched, "
-            f"{plan.extra_subtasks()} sub-task(s) outside the match"
-            + (f"; refused: {inert(refusal, 300)}" if refusal else ""),
+            summary=f"Delete plan ({mode}) for {code(jql)}: {plan.matched} matched, "
+            f"{plan.extra_subtasks()} sub-task(s) outside the match" + _refusal_note(refusal, dry_run),
         )
         logger.info(
             "%d issue(s) match, with %d sub-task(s) outside the match", plan.matched, plan.extra_subtasks()
@@ -593,7 +592,7 @@ def jira_delete_issues(
             )
             return result
         if refusal:
-            raise JobRefused(refusal)
+            raise JobRefused(f"Nothing was deleted: {refusal}.")
         progress = Progress()
         stopped: TransientError | None = None
         try:
@@ -616,7 +615,7 @@ def jira_delete_issues(
         plan.order,
         progress,
         key="jira-delete-issues-result",
-        summary=f"Delete result for {inert(jql, 200)}: {_figures(result, 'deleted')}",
+        summary=f"Delete result for {code(jql)}: {_figures(result, 'deleted')}",
     )
     _finish(result, stopped, verb="deletion", done="deleted")
     return result
@@ -673,6 +672,22 @@ def jira_client(block_name: str) -> JiraClient:
 
 def _reason(exc: AtlassianError) -> str:
     return f"{exc.status}: {exc.detail}" if exc.status else str(exc)
+
+
+def code(text: str, limit: int = 200) -> str:
+    """User text (a JQL query) as a one-line Markdown code span: shown as typed, never as markup."""
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _refusal_note(refusal: str | None, dry_run: bool) -> str:
+    if not refusal:
+        return ""
+    return f"; a real run would refuse: {refusal}" if dry_run else f"; refused: {refusal}"
 
 
 def _figures(result: dict[str, Any], done: str) -> str:

@@ -84,16 +84,17 @@ def finished_runs(since: datetime | None, until: datetime) -> list[dict[str, Any
 def _summaries(client: Any, run_ids: list[Any]) -> dict[str, str]:
     """Each run's artifact descriptions joined: the jobs describe their outcome there."""
     found: dict[str, list[str]] = {}
-    for start in range(0, len(run_ids), PAGE_SIZE):
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=run_ids[start : start + PAGE_SIZE])
-            ),
-            limit=PAGE_SIZE * 5,
-        )
-        for artifact in artifacts:
-            if artifact.description:
-                found.setdefault(str(artifact.flow_run_id), []).append(artifact.description)
+    for start in range(0, len(run_ids), 50):
+        artifact_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids[start : start + 50]))
+        offset = 0
+        while True:
+            page = client.read_artifacts(artifact_filter=artifact_filter, limit=PAGE_SIZE, offset=offset)
+            for artifact in page:
+                if artifact.description:
+                    found.setdefault(str(artifact.flow_run_id), []).append(artifact.description)
+            offset += len(page)
+            if len(page) < PAGE_SIZE:
+                break
     return {run: "; ".join(sorted(texts)) for run, texts in found.items()}
 
 
