@@ -15,9 +15,19 @@ from typing import Any
 from clients.jira import JiraClient, chunks, quote_jql
 from formats.records import ExportRow
 
-BASE_FIELDS = ("summary", "issuetype", "status", "priority", "assignee", "created", "updated", "parent")
-#: Keys per ``parent in (...)`` / ``key in (...)`` clause.
-KEYS_PER_QUERY = 250
+BASE_FIELDS = (
+    "summary",
+    "issuetype",
+    "status",
+    "priority",
+    "assignee",
+    "created",
+    "updated",
+    "parent",
+    "subtasks",
+)
+#: Keys per ``parent in (...)`` / ``key in (...)`` clause (long JQL goes in a POST body).
+KEYS_PER_QUERY = 500
 
 
 @dataclass(slots=True)
@@ -94,7 +104,8 @@ class TreeWalker:
         """The next level: every unseen issue below or linked from ``frontier``; marks them seen."""
         by_key = {n.key: n for n in frontier}
         found: dict[str, Node] = {}
-        for issue in self.client.search_many(self._hierarchy_queries(frontier), self.fields):
+        parents = [n for n in frontier if may_have_children(n.issue)]
+        for issue in self.client.search_many(self._hierarchy_queries(parents), self.fields):
             parent = self.parent_key(issue)
             key = str(issue["key"])
             if parent in by_key and key not in seen and key not in found:
@@ -178,6 +189,20 @@ class TreeWalker:
         if kind == "date" and isinstance(raw, str):
             return date.fromisoformat(raw[:10])
         return raw
+
+
+def may_have_children(issue: dict[str, Any]) -> bool:
+    """Whether a hierarchy search can find children of ``issue``.
+
+    Sub-task children are listed on their parent (``subtasks``); only epics and the levels above them
+    (``hierarchyLevel`` >= 1 on Cloud) have children that no field lists. Everything else is a leaf,
+    which spares a search per level of leaves.
+    """
+    fields = issue.get("fields", {})
+    issue_type = fields.get("issuetype") or {}
+    if fields.get("subtasks"):
+        return True
+    return issue_type.get("name") == "Epic" or int(issue_type.get("hierarchyLevel") or 0) >= 1
 
 
 def relation_of(child: dict[str, Any], parent: dict[str, Any]) -> str:
