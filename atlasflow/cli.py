@@ -51,9 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["cloud", "datacenter"], default="cloud")
     p.set_defaults(func=_sandbox)
 
-    p = sub.add_parser(
-        "configure", help="create or update blocks from a YAML file (secrets from the environment)"
-    )
+    p = sub.add_parser("configure", help="create or update blocks from a YAML file (secrets from the environment)")
     p.add_argument("--file", required=True)
     p.set_defaults(func=_configure)
 
@@ -64,9 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="create/update the work pool, priority queues, rate limit, block types")
     p.add_argument("--pool-limit", type=int, default=3, help="runs at once in the pool (default 3)")
-    p.add_argument(
-        "--jira-rate", type=float, default=10.0, help="Jira requests per second, shared (default 10)"
-    )
+    p.add_argument("--jira-rate", type=float, default=10.0, help="Jira requests per second, shared (default 10)")
     p.set_defaults(func=_setup)
     return parser
 

@@ -28,9 +28,7 @@ def _secret(section: str, conf: dict[str, Any]) -> SecretStr:
     return SecretStr(value)
 
 
-def _atlassian(
-    section: str, conf: dict[str, Any], cls: type[JiraCredentials | ConfluenceCredentials]
-) -> Block:
+def _atlassian(section: str, conf: dict[str, Any], cls: type[JiraCredentials | ConfluenceCredentials]) -> Block:
     if "url" not in conf:
         raise ConfigError(f"{section}: 'url' is required")
     return cls(

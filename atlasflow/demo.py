@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from prefect.blocks.notifications import MattermostWebhook
+from pydantic import SecretStr
 
 from blocks import ConfluenceCredentials, JiraCredentials
 from flows.common import NOTIFIER_ENV
@@ -24,19 +25,18 @@ MATTERMOST_BLOCK = "sandbox-mattermost"
 DEMO_USER, DEMO_TOKEN = "demo@example.com", "sandbox-token"
 
 
-def save_sandbox_blocks(sb: Sandbox) -> None:
-    """Blocks pointing at the sandbox, and the Mattermost webhook as this process's notifier."""
-    JiraCredentials(url=sb.jira_url, username=DEMO_USER, token=DEMO_TOKEN, deployment=sb.mode).save(
-        JIRA_BLOCK, overwrite=True
-    )
+def save_sandbox_blocks(sb: Sandbox, prefix: str = "sandbox-") -> None:
+    """Blocks ``{prefix}jira``, ``{prefix}confluence`` and ``{prefix}mattermost`` pointing at the sandbox."""
+    JiraCredentials(
+        url=sb.jira_url, username=DEMO_USER, token=SecretStr(DEMO_TOKEN), deployment=sb.mode, timeout_seconds=10
+    ).save(f"{prefix}jira", overwrite=True)
     ConfluenceCredentials(
-        url=sb.confluence_url, username=DEMO_USER, token=DEMO_TOKEN, deployment=sb.mode
-    ).save(CONFLUENCE_BLOCK, overwrite=True)
+        url=sb.confluence_url, username=DEMO_USER, token=SecretStr(DEMO_TOKEN), deployment=sb.mode, timeout_seconds=10
+    ).save(f"{prefix}confluence", overwrite=True)
     port = int(sb.url.rsplit(":", 1)[1])
     MattermostWebhook(
-        hostname="127.0.0.1", port=port, token=sb.mattermost.hook_token, secure=False, botname="atlasflow"
-    ).save(MATTERMOST_BLOCK, overwrite=True)
-    os.environ[NOTIFIER_ENV] = f"mattermost-webhook/{MATTERMOST_BLOCK}"
+        hostname="127.0.0.1", port=port, token=SecretStr(sb.mattermost.hook_token), secure=False, botname="atlasflow"
+    ).save(f"{prefix}mattermost", overwrite=True)
 
 
 def run_demo(output_dir: Path, mode: str = "cloud") -> int:
@@ -47,6 +47,7 @@ def run_demo(output_dir: Path, mode: str = "cloud") -> int:
     with Sandbox(mode=mode) as sb:  # type: ignore[arg-type]
         print(f"sandbox ({mode}) on {sb.url}", flush=True)
         save_sandbox_blocks(sb)
+        os.environ[NOTIFIER_ENV] = f"mattermost-webhook/{MATTERMOST_BLOCK}"
         export = jira_export(
             root_tickets=["DEMO-1"],
             fields=["Story Points", "Team"],
@@ -71,14 +72,12 @@ def run_demo(output_dir: Path, mode: str = "cloud") -> int:
             watermark_variable="atlasflow_demo_report_watermark",
             settle_seconds=0,
         )
+        assert sb.confluence is not None
         results = read_table(sb.confluence.page(JOB_RESULTS_ID).body, "Results")
         posts = sb.mattermost.posts
     print()
     print(f"Workbook:   {export['path']}")
-    print(
-        f"            {export['issues']} issues by level {export['by_level']}, "
-        f"{export['requests']} Jira requests"
-    )
+    print(f"            {export['issues']} issues by level {export['by_level']}, {export['requests']} Jira requests")
     print(
         f"Confluence: page {EXPORT_SUMMARY_ID} 'Exported tickets': {sync['added']} added, "
         f"{sync['updated']} updated (version {sync['version']})"

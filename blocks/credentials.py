@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urlparse
 
 from prefect.blocks.core import Block
@@ -145,3 +145,13 @@ def _limit_exists(name: str) -> bool:
 
 def _rate_limiter(name: str | None) -> Callable[[], None] | None:
     return _RateLimiter(name) if name else None
+
+
+def jira_client(block_name: str) -> JiraClient:
+    """A client for the saved ``JiraCredentials`` block (``Block.load`` is typed sync-or-async)."""
+    return cast(JiraCredentials, JiraCredentials.load(block_name)).get_client()
+
+
+def confluence_client(block_name: str) -> ConfluenceClient:
+    """A client for the saved ``ConfluenceCredentials`` block."""
+    return cast(ConfluenceCredentials, ConfluenceCredentials.load(block_name)).get_client()

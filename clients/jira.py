@@ -130,13 +130,16 @@ class JiraClient:
         Raises:
             AtlassianError: Naming every field the site does not know.
         """
+        wanted_fields = list(names_or_ids)
+        if not wanted_fields:
+            return {}
         by_id = {f["id"]: f for f in self.fields()}
         by_name: dict[str, dict[str, Any]] = {}
         for f in self.fields():
             by_name.setdefault(str(f.get("name", "")).casefold(), f)
         resolved: dict[str, str] = {}
         unknown: list[str] = []
-        for wanted in names_or_ids:
+        for wanted in wanted_fields:
             match = by_id.get(wanted) or by_name.get(wanted.casefold())
             if match is None:
                 unknown.append(wanted)

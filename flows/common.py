@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import Flow, Task
 from prefect.blocks.core import Block
 from prefect.blocks.notifications import NotificationBlock
 from prefect.client.schemas.objects import FlowRun, State, TaskRun
 from prefect.settings import PREFECT_UI_URL
+from prefect.utilities.annotations import quote
 from prefect.variables import Variable
 from pydantic import SecretStr
 
@@ -19,6 +20,7 @@ from clients.http import TransientError
 from formats.messages import describe_figures, fit_post, inert
 
 log = logging.getLogger("atlasflow.notify")
+T = TypeVar("T")
 
 #: Prefect Variable (or environment variable ATLASFLOW_NOTIFIER) naming the notification block to use,
 #: as ``block-type-slug/block-name``, e.g. ``mattermost-webhook/mattermost``.
@@ -48,6 +50,15 @@ def transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -
     except Exception:
         return False
     return False
+
+
+def opaque(value: T) -> T:
+    """``value`` hidden from Prefect's parameter introspection.
+
+    Prefect visits every element of a task's arguments (to track dependencies); for thousands of issues
+    or rows that costs more than the work itself.
+    """
+    return cast(T, quote(value))
 
 
 def table_ref(table: int | str) -> int | str:
@@ -109,7 +120,7 @@ def notify_end(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> No
     try:
         subject, body = job_message(flow, flow_run, state)
         with notifier.raise_on_failure():
-            notifier.notify(body, subject)
+            notifier.notify(body, subject)  # type: ignore[unused-coroutine]
     except Exception as exc:
         log.warning("notification failed: %s: %s", type(exc).__name__, _redact(str(exc), notifier))
 

@@ -12,9 +12,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from blocks import ConfluenceCredentials
+from blocks import confluence_client
 from clients.confluence import ConfluenceClient, Page
-from flows.common import job_hooks, table_ref, transient_only
+from flows.common import job_hooks, opaque, table_ref, transient_only
 from formats.confluence_tables import MergeResult, merge_rows, read_table
 
 
@@ -29,9 +29,7 @@ def load_rows(source: str, sheet: str | None = None) -> list[dict[str, Any]]:
     elif suffix in (".xlsx", ".xlsm"):
         frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
     else:
-        raise ValueError(
-            f"source must be .xlsx or .csv, not {suffix or 'a file without extension'}: {source}"
-        )
+        raise ValueError(f"source must be .xlsx or .csv, not {suffix or 'a file without extension'}: {source}")
     return [{str(k): _plain(v) for k, v in record.items()} for record in frame.to_dict(orient="records")]
 
 
@@ -69,9 +67,7 @@ def upsert_table(
     """
 
     def edit(page: Page) -> tuple[str | None, MergeResult]:
-        merged = merge_rows(
-            page.body, table, key_column, rows, columns=columns, delete_missing=delete_missing
-        )
+        merged = merge_rows(page.body, table, key_column, rows, columns=columns, delete_missing=delete_missing)
         return (None if dry_run or not merged.changed else merged.storage), merged
 
     outcome = client.edit_page(page_id, edit, message="atlasflow table sync")
@@ -113,10 +109,10 @@ def confluence_table_sync(
         raise ValueError("give exactly one of rows or source")
     data = rows if rows is not None else load_rows(str(source), sheet)
     table = table_ref(table)
-    client = ConfluenceCredentials.load(confluence_block).get_client()
+    client = confluence_client(confluence_block)
     try:
         merged, page, written, attempts = upsert_table(
-            client, page_id, table, key_column, data, columns, delete_missing, dry_run
+            client, page_id, table, key_column, opaque(data), columns, delete_missing, dry_run
         )
     finally:
         client.close()
@@ -165,7 +161,7 @@ def read_confluence_table(
 ) -> list[dict[str, str]]:
     """A table of a Confluence page as rows of ``{header: cell text}``, also shown as a table artifact."""
     table = table_ref(table)
-    client = ConfluenceCredentials.load(confluence_block).get_client()
+    client = confluence_client(confluence_block)
     try:
         page = fetch_page(client, page_id)
     finally:
@@ -176,7 +172,5 @@ def read_confluence_table(
         key="confluence-table",
         description=f"Table {table!r} of page {page_id} ({page.title}), version {page.version}",
     )
-    get_run_logger().info(
-        "read %d row(s) × %d column(s) from page %s", len(parsed.rows), len(parsed.header), page_id
-    )
+    get_run_logger().info("read %d row(s) × %d column(s) from page %s", len(parsed.rows), len(parsed.header), page_id)
     return [dict(r) for r in parsed.rows]

@@ -14,9 +14,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from blocks import JiraCredentials
+from blocks import jira_client
 from clients.jira_tree import Node, TreeWalker, natural_key
-from flows.common import job_hooks, transient_only
+from flows.common import job_hooks, opaque, transient_only
 from formats.excel import write_export_workbook
 
 
@@ -69,9 +69,7 @@ def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> lis
 
 
 @task(cache_policy=NONE, timeout_seconds=1800)
-def write_workbook(
-    walker: TreeWalker, nodes: list[Node], path: Path, query: str, browse_url: str
-) -> dict[str, Any]:
+def write_workbook(walker: TreeWalker, nodes: list[Node], path: Path, query: str, browse_url: str) -> dict[str, Any]:
     stats = write_export_workbook(
         path,
         (walker.to_row(n) for n in nodes),
@@ -115,7 +113,7 @@ def jira_export(
     query, slug = _scope(root_tickets, project_key, jql)
     if max_depth is not None and max_depth < 0:
         raise ValueError("max_depth must be >= 0 or None")
-    client = JiraCredentials.load(jira_block).get_client()
+    client = jira_client(jira_block)
     try:
         extra = client.resolve_fields(fields or [])
         walker = TreeWalker(client, extra, include_links=include_links)
@@ -126,7 +124,7 @@ def jira_export(
         level = 0
         while frontier and (max_depth is None or level < max_depth):
             level += 1
-            frontier = fetch_level(walker, frontier, seen)
+            frontier = fetch_level(walker, opaque(frontier), opaque(seen))
             nodes.extend(frontier)
             logger.info(
                 "level %d: %d issue(s), %d in all, %d requests so far",
@@ -138,7 +136,7 @@ def jira_export(
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         path = Path(output_dir).resolve() / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
-        links = write_workbook(walker, nodes, path, query, client.api.base_url + "/browse/")
+        links = write_workbook(walker, opaque(nodes), path, query, client.api.base_url + "/browse/")
         result = {
             "path": str(path),
             "scope": query,

@@ -23,13 +23,13 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from blocks import JiraCredentials
+from blocks import jira_client
 from clients.http import AtlassianError, TransientError
 from clients.jira import JiraClient
 from flows.common import job_hooks, transient_only
@@ -222,9 +222,8 @@ class DeletePlan:
             fields = issue.get("fields") or {}
             note = ""
             if key in outside:
-                note = ("goes with it: " if delete_subtasks else "refused, not matched: ") + ", ".join(
-                    outside[key]
-                )
+                what = "its sub-tasks go too" if delete_subtasks else "refused: sub-tasks outside the match"
+                note = f"{what}: {', '.join(outside[key])}"
             elif delete_subtasks and parent_of.get(key) in self.subtasks:
                 note = f"goes with {parent_of[key]}"
             rows.append(
@@ -241,9 +240,7 @@ class DeletePlan:
 
 def plan_deletes(issues: list[dict[str, Any]], *, delete_subtasks: bool) -> DeletePlan:
     """The deletion order: parents first when Jira deletes their sub-tasks with them, else sub-tasks first."""
-    subtasks = {
-        str(i["key"]): [str(s["key"]) for s in (i.get("fields") or {}).get("subtasks") or []] for i in issues
-    }
+    subtasks = {str(i["key"]): [str(s["key"]) for s in (i.get("fields") or {}).get("subtasks") or []] for i in issues}
     parent_of = {s: k for k, subs in subtasks.items() for s in subs if s in subtasks}
 
     def depth(key: str) -> int:
@@ -269,9 +266,7 @@ def plan_deletes(issues: list[dict[str, Any]], *, delete_subtasks: bool) -> Dele
     cache_policy=NONE,
     timeout_seconds=300,
 )
-def read_permissions(
-    client: JiraClient, project_key: str, permissions: list[str]
-) -> tuple[str, dict[str, bool]]:
+def read_permissions(client: JiraClient, project_key: str, permissions: list[str]) -> tuple[str, dict[str, bool]]:
     """(display name of the account, permission -> granted) in one project."""
     granted = client.my_permissions(project_key, permissions)
     me = client.myself()
@@ -341,9 +336,7 @@ def apply_deletes(client: JiraClient, plan: DeletePlan, delete_subtasks: bool, p
 
 
 @flow(name="jira-permissions-check", **job_hooks())
-def jira_permissions_check(
-    project_key: str, permissions: list[str], jira_block: str = "jira"
-) -> dict[str, Any]:
+def jira_permissions_check(project_key: str, permissions: list[str], jira_block: str = "jira") -> dict[str, Any]:
     """Check what the configured Jira account may do in a project; fail if a required permission is missing.
 
     Args:
@@ -383,8 +376,7 @@ def jira_permissions_check(
     )
     if missing:
         raise MissingPermissions(
-            f"{account} lacks {len(missing)} required permission(s) in project {project}: "
-            + ", ".join(missing)
+            f"{account} lacks {len(missing)} required permission(s) in project {project}: " + ", ".join(missing)
         )
     get_run_logger().info("%s holds all %d permission(s) in %s", account, len(wanted), project)
     return {"project": project, "account": account, "permissions": {p: bool(granted.get(p)) for p in wanted}}
@@ -448,7 +440,7 @@ def jira_bulk_update(
         ids = client.resolve_fields(fields)
         wanted = _wanted_values(fields, ids)
         labels = {fid: (name if name == fid else f"{name} ({fid})") for name, fid in ids.items()}
-        issues = search_issues(client, jql, ["summary", *wanted])
+        issues = search_issues(client, jql, list(wanted))
         plan = plan_updates(issues, wanted, labels)
         refusal = None
         if len(plan.changes) > max_issues:
@@ -461,8 +453,7 @@ def jira_bulk_update(
             plan.rows,
             key="jira-bulk-update-plan",
             summary=f"Bulk update plan ({mode}) for {code(jql)}: {len(issues)} matched, "
-            f"{len(plan.changes)} to update, {len(plan.unchanged)} already set"
-            + _refusal_note(refusal, dry_run),
+            f"{len(plan.changes)} to update, {len(plan.unchanged)} already set" + _refusal_note(refusal, dry_run),
         )
         logger.info(
             "%d issue(s) match; %d to update, %d already set",
@@ -482,9 +473,7 @@ def jira_bulk_update(
         }
         if dry_run:
             result["would_refuse"] = refusal
-            logger.info(
-                "dry run: nothing written%s", f"; a real run would refuse: {refusal}" if refusal else ""
-            )
+            logger.info("dry run: nothing written%s", f"; a real run would refuse: {refusal}" if refusal else "")
             return result
         if refusal:
             raise JobRefused(f"Nothing was updated: {refusal}.")
@@ -498,9 +487,7 @@ def jira_bulk_update(
             stopped = exc
     finally:
         client.close()
-    result.update(
-        updated=progress.count("updated"), failed=progress.count("failed"), errors=progress.errors()
-    )
+    result.update(updated=progress.count("updated"), failed=progress.count("failed"), errors=progress.errors())
     result["not_attempted"] = len(issues) - len(progress.outcome)
     _publish_outcomes(
         [i["key"] for i in issues],
@@ -572,9 +559,7 @@ def jira_delete_issues(
             summary=f"Delete plan ({mode}) for {code(jql)}: {plan.matched} matched, "
             f"{plan.extra_subtasks()} sub-task(s) outside the match" + _refusal_note(refusal, dry_run),
         )
-        logger.info(
-            "%d issue(s) match, with %d sub-task(s) outside the match", plan.matched, plan.extra_subtasks()
-        )
+        logger.info("%d issue(s) match, with %d sub-task(s) outside the match", plan.matched, plan.extra_subtasks())
         result: dict[str, Any] = {
             "dry_run": dry_run,
             "matched": plan.matched,
@@ -587,9 +572,7 @@ def jira_delete_issues(
         }
         if dry_run:
             result["would_refuse"] = refusal
-            logger.info(
-                "dry run: nothing deleted%s", f"; a real run would refuse: {refusal}" if refusal else ""
-            )
+            logger.info("dry run: nothing deleted%s", f"; a real run would refuse: {refusal}" if refusal else "")
             return result
         if refusal:
             raise JobRefused(f"Nothing was deleted: {refusal}.")
@@ -663,11 +646,6 @@ def _adf_text(node: Any) -> str:
         return "\n"
     inner = "".join(_adf_text(child) for child in node.get("content") or [])
     return inner + "\n" if node.get("type") in ("paragraph", "heading", "listItem", "codeBlock") else inner
-
-
-def jira_client(block_name: str) -> JiraClient:
-    """A client for the saved ``JiraCredentials`` block (``Block.load`` is typed sync-or-async)."""
-    return cast(JiraCredentials, JiraCredentials.load(block_name)).get_client()
 
 
 def _reason(exc: AtlassianError) -> str:

@@ -30,9 +30,9 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.variables import Variable
 
-from blocks import ConfluenceCredentials
+from blocks import confluence_client
 from clients.confluence import ConfluenceClient, Page
-from flows.common import JOB_FLOWS, job_hooks, table_ref, transient_only
+from flows.common import JOB_FLOWS, job_hooks, opaque, table_ref, transient_only
 from formats.confluence_tables import MergeResult, merge_rows
 from formats.messages import fit_post, inert
 
@@ -56,12 +56,9 @@ def finished_runs(since: datetime | None, until: datetime) -> list[dict[str, Any
     """Rows for every atlasflow job run that ended in ``(since, until]``, read from the Prefect API."""
     runs: list[FlowRun] = []
     with get_client(sync_client=True) as client:
-        flows = {
-            f.id: f.name
-            for f in client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=JOB_FLOWS)))
-        }
+        flows = {f.id: f.name for f in client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=JOB_FLOWS)))}
         run_filter = FlowRunFilter(
-            end_time=FlowRunFilterEndTime(after_=since, before_=until),
+            end_time=FlowRunFilterEndTime(after_=since, before_=until),  # type: ignore[arg-type]
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FINAL_STATES)),
         )
         while True:
@@ -144,8 +141,7 @@ def digest(rows: list[dict[str, Any]], since: datetime | None) -> tuple[str, str
     )
     lines = [", ".join(f"{n} {inert(s, 30)}" for s, n in sorted(counts.items()))]
     lines += [
-        f"- {inert(r['Job'], 60)} · {inert(r['State'], 30)} · {inert(r['Duration'], 20)} · "
-        f"{inert(r['Summary'], 200)}"
+        f"- {inert(r['Job'], 60)} · {inert(r['State'], 30)} · {inert(r['Duration'], 20)} · {inert(r['Summary'], 200)}"
         for r in rows[:50]
     ]
     if len(rows) > 50:
@@ -164,7 +160,7 @@ def post_digest(notifier_block: str | None, subject: str, body: str) -> bool:
         if not isinstance(notifier, NotificationBlock):
             raise TypeError(f"{reference} is not a notification block")
         with notifier.raise_on_failure():
-            notifier.notify(body, subject)
+            notifier.notify(body, subject)  # type: ignore[unused-coroutine]
     except Exception as exc:
         logger.warning("digest not posted: %s", type(exc).__name__)
         return False
@@ -202,9 +198,9 @@ def report_results(
     logger.info("%d finished run(s) since %s", len(rows), since or "the beginning")
     added = updated = 0
     if rows:
-        client = ConfluenceCredentials.load(confluence_block).get_client()
+        client = confluence_client(confluence_block)
         try:
-            merged, page = write_rows(client, confluence_page_id, table_ref(table), rows)
+            merged, page = write_rows(client, confluence_page_id, table_ref(table), opaque(rows))
         finally:
             client.close()
         added, updated = len(merged.added), len(merged.updated)

@@ -9,7 +9,8 @@ Conventions:
 
 * Tables are numbered from 0 in document order of their start tags, nested tables included (a table
   inside a cell comes right after the table that holds it, before that table's later siblings).
-* The heading of a table is the text of the nearest non-empty paragraph or ``h1``-``h6`` above it, or
+* A table is selected by the text of the nearest non-empty paragraph or ``h1``-``h6`` above it, or by the
+  nearest ``h1``-``h6`` above it (its heading, shown in listings) when a paragraph stands between, or
   the ``title`` parameter of the macro (e.g. an expand) whose body holds it, looked up within the same
   table cell for nested tables. Another table in between means the table has no heading.
 * The first row of a table is its header, whether it holds ``<th>`` or ``<td>`` cells. Empty header
@@ -680,25 +681,37 @@ def _table_tokens(doc: _Doc) -> list[int]:
 
 
 def _heading(doc: _Doc, tok: int) -> str | None:
-    """Text of the nearest non-empty paragraph, heading or body-macro title above table ``tok``."""
+    """The table's title: its nearest heading above, else the nearest paragraph text above."""
+    labels = _labels(doc, tok)
+    return labels[-1] if labels else None
+
+
+def _labels(doc: _Doc, tok: int) -> list[str]:
+    """Texts a table can be selected by: the nearest paragraph or heading above it, then the nearest real
+    heading (``h1``-``h6`` or a body macro's title), so a paragraph added between a heading and its table
+    does not make the table lose its name.
+    """
+    found: list[str] = []
     k = tok - 1
     while k >= 0:
         kind, name = doc.kind[k], doc.name[k]
         if name == "table" and kind in (_END, _EMPTY):
-            return None
+            break
         if kind == _START and name in _CELLS:
-            return None
+            break
         if kind == _END:
             opened = doc.match[k]
             if name in _HEADINGS or name == "ac:parameter":
                 text = _heading_text(doc, opened)
-                if text:
-                    return text
+                if text and (not found or name != "p"):
+                    found.append(text)
+                    if name != "p":
+                        break
                 k = opened
             elif name in _SKIPPED:
                 k = opened
         k -= 1
-    return None
+    return found
 
 
 def _heading_text(doc: _Doc, opened: int) -> str:
@@ -726,7 +739,9 @@ def _parse(storage: str) -> tuple[_Doc, list[int]]:
 def _select(doc: _Doc, tables: list[int], table: int | str) -> _Table:
     if isinstance(table, str):
         wanted = " ".join(table.split()).casefold()
-        found = [i for i, tok in enumerate(tables) if (_heading(doc, tok) or "").casefold() == wanted]
+        found = [
+            i for i, tok in enumerate(tables) if wanted in (label.casefold() for label in _labels(doc, tok))
+        ]
         if len(found) > 1:
             raise TableError(
                 f"{len(found)} tables have the heading {table!r} (tables {', '.join(map(str, found))}); "

@@ -39,6 +39,10 @@ class Faults:
             editing the page between the product's read and its write.
         path_prefix: Only requests whose path starts with this are faulted ("" = all).
         seed: Seed of the random draw, so a faulty run is repeatable.
+        stall: ``"METHOD /path-prefix"``: the next matching request is held for ``stall_seconds`` before it
+            is handled (then handled normally), and :attr:`stalled` is set, so a test can act, e.g. kill
+            the client, while that request is in flight. One-shot.
+        stall_seconds: How long a stalled request is held.
     """
 
     latency_ms: float = 0.0
@@ -49,10 +53,22 @@ class Faults:
     concurrent_edits: int = 0
     path_prefix: str = ""
     seed: int = 7
+    stall: str = ""
+    stall_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
+        self.stalled = threading.Event()
+
+    def take_stall(self, method: str, path: str) -> bool:
+        """Whether this request is the one to hold (consumes the stall)."""
+        with self._lock:
+            if not self.stall or not f"{method} {path}".startswith(self.stall):
+                return False
+            self.stall = ""
+        self.stalled.set()
+        return True
 
     def draw(self) -> str | None:
         """Pick the fault for one request: ``"429"``, ``"5xx"``, ``"drop"`` or ``None``."""
@@ -218,6 +234,8 @@ class SandboxMiddleware:
         try:
             if faults.latency_ms:
                 await asyncio.sleep(faults.latency_ms / 1000)
+            if faults.take_stall(scope["method"], path):
+                await asyncio.sleep(faults.stall_seconds)
             fault = faults.draw() if path.startswith(faults.path_prefix) else None
             status_box["fault"] = fault
             if fault == "drop":

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import sheet_rows, workbook_data
 from openpyxl import load_workbook
 
 from flows.jira_export import jira_export
@@ -14,16 +15,6 @@ from sandbox.app import Sandbox
 from sandbox.core import Faults
 
 DEMO_1_TREE = {f"DEMO-{n}" for n in range(1, 30)}
-
-
-def sheet_rows(path: str, sheet: str) -> list[dict[str, Any]]:
-    ws = load_workbook(path, read_only=True)[sheet]
-    rows = list(ws.iter_rows(values_only=True))
-    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
-
-
-def workbook_data(path: str) -> dict[str, list[dict[str, Any]]]:
-    return {s: sheet_rows(path, s) for s in ("Root Issues", "Child Issues")}
 
 
 def test_exports_a_whole_hierarchy(site: Sandbox, tmp_path: Path) -> None:

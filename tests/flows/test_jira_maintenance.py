@@ -10,7 +10,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from prefect.client.schemas.objects import State
+from pydantic import SecretStr
 
+import flows.jira_maintenance as jm
 from blocks import JiraCredentials
 from flows.jira_maintenance import (
     IssuesFailed,
@@ -21,6 +23,7 @@ from flows.jira_maintenance import (
     same_value,
 )
 from sandbox.app import Sandbox
+from sandbox.core import Faults
 
 OPS = [f"OPS-{n}" for n in range(1, 21)]
 OPS_SUBTASKS = {"OPS-1": ["OPS-2", "OPS-3", "OPS-4"], "OPS-8": ["OPS-9", "OPS-10"], "OPS-14": ["OPS-15"]}
@@ -33,7 +36,8 @@ LOWEST_ALREADY = {"OPS-5", "OPS-10", "OPS-15", "OPS-20"}
 def snapshot(site: Sandbox) -> dict[str, dict[str, Any]]:
     """Every issue of the site as plain data (``Issue`` compares by identity)."""
     assert site.jira is not None
-    return {key: dataclasses.asdict(site.jira.issue(key)) for key in site.jira.keys()}
+    every_key = site.jira.keys()
+    return {key: dataclasses.asdict(site.jira.issue(key)) for key in every_key}
 
 
 def writes(site: Sandbox) -> list[str]:
@@ -42,7 +46,10 @@ def writes(site: Sandbox) -> list[str]:
 
 def save_viewer_block(site: Sandbox) -> str:
     JiraCredentials(
-        url=site.jira_url, username="viewer@example.com", token="viewer-token", deployment=site.mode,
+        url=site.jira_url,
+        username="viewer@example.com",
+        token=SecretStr("viewer-token"),
+        deployment=site.mode,
         timeout_seconds=10,
     ).save("jira-viewer", overwrite=True)
     return "jira-viewer"
@@ -50,29 +57,37 @@ def save_viewer_block(site: Sandbox) -> str:
 
 def artifact(state: State[Any], key: str) -> tuple[list[dict[str, str]], str]:
     """(rows, description) of the run's table artifact ``key``."""
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
                 key=ArtifactFilterKey(any_=[key]),
             )
         )
     assert len(found) == 1, [a.key for a in found]
     data = found[0].data
-    return (json.loads(data) if isinstance(data, str) else data), found[0].description or ""
+    assert isinstance(data, str)  # table artifacts are stored as JSON text
+    rows: list[dict[str, str]] = json.loads(data)
+    return rows, found[0].description or ""
 
 
 def rich_text(site: Sandbox, text: str) -> Any:
     """A description value as the site's REST API takes it (Cloud v3: an Atlassian Document)."""
     if site.mode == "datacenter":
         return text
-    return {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
 
 
 # ------------------------------------------------------------------------------------- permissions
 
 
-def test_permissions_all_granted(site: Sandbox) -> None:
+def test_permissions_granted_and_gaps_named(site: Sandbox) -> None:
     state = jira_permissions_check("OPS", ["browse_projects", "EDIT_ISSUES", "DELETE_ISSUES"], return_state=True)
     assert state.is_completed(), state.message
     assert state.result() == {
@@ -87,8 +102,7 @@ def test_permissions_all_granted(site: Sandbox) -> None:
         {"permission": "DELETE_ISSUES", "granted": "yes"},
     ]
 
-
-def test_permission_gaps_are_named(site: Sandbox) -> None:
+    # the read-only viewer: each missing permission named
     block = save_viewer_block(site)
     state = jira_permissions_check(
         "OPS", ["BROWSE_PROJECTS", "EDIT_ISSUES", "DELETE_ISSUES"], jira_block=block, return_state=True
@@ -98,7 +112,9 @@ def test_permission_gaps_are_named(site: Sandbox) -> None:
     assert "Vera Viewer lacks 2 required permission(s) in project OPS: EDIT_ISSUES, DELETE_ISSUES" in message
     rows, description = artifact(state, "jira-permissions-check")
     assert {r["permission"]: r["granted"] for r in rows} == {
-        "BROWSE_PROJECTS": "yes", "EDIT_ISSUES": "no", "DELETE_ISSUES": "no",
+        "BROWSE_PROJECTS": "yes",
+        "EDIT_ISSUES": "no",
+        "DELETE_ISSUES": "no",
     }
     assert "missing EDIT_ISSUES, DELETE_ISSUES" in description
 
@@ -113,7 +129,8 @@ def test_bulk_update_dry_run_changes_nothing(site: Sandbox) -> None:
     site.state.log.clear()
 
     state = jira_bulk_update(
-        "project = OPS", {"Priority": {"name": "Lowest"}, "description": rich_text(site, "new | text")},
+        "project = OPS",
+        {"Priority": {"name": "Lowest"}, "description": rich_text(site, "new | text")},
         return_state=True,
     )
 
@@ -141,11 +158,17 @@ def test_bulk_update_changes_exactly_the_matched_issues(site: Sandbox) -> None:
     targets = ["OPS-6", "OPS-7", "OPS-20"]
 
     result = jira_bulk_update(
-        f"key in ({', '.join(targets)})", {"priority": {"name": "Lowest"}, "Sprint": "Sprint 42"}, dry_run=False
+        f"key in ({', '.join(targets)})",
+        {"priority": {"name": "Lowest"}, "Sprint": "Sprint 42"},
+        dry_run=False,
     )
 
     assert {k: result[k] for k in ("matched", "to_update", "updated", "failed", "skipped")} == {
-        "matched": 3, "to_update": 3, "updated": 3, "failed": 0, "skipped": 0,
+        "matched": 3,
+        "to_update": 3,
+        "updated": 3,
+        "failed": 0,
+        "skipped": 0,
     }
     assert result["errors"] == {}
     after = snapshot(site)
@@ -157,8 +180,11 @@ def test_bulk_update_changes_exactly_the_matched_issues(site: Sandbox) -> None:
     assert all("notifyUsers=false" in e.query for e in puts)
 
     site.state.log.clear()
-    again = jira_bulk_update(f"key in ({', '.join(targets)})", {"priority": {"name": "Lowest"}, "Sprint": "Sprint 42"},
-                             dry_run=False)
+    again = jira_bulk_update(
+        f"key in ({', '.join(targets)})",
+        {"priority": {"name": "Lowest"}, "Sprint": "Sprint 42"},
+        dry_run=False,
+    )
     assert (again["updated"], again["skipped"]) == (0, 3)  # already set: nothing written
     assert writes(site) == []
 
@@ -172,10 +198,10 @@ def test_bulk_update_never_touches_more_than_max_issues(site: Sandbox) -> None:
     assert "16 issues would change, more than max_issues=10" in preview["would_refuse"]
     state = jira_bulk_update("project = OPS", fields, dry_run=False, max_issues=10, return_state=True)
     assert state.is_failed()
-    assert "JobRefused" in (state.message or "") and "nothing was updated" in (state.message or "")
+    assert "JobRefused: Nothing was updated: 16 issues would change, more than max_issues=10" in (state.message or "")
     assert writes(site) == [] and snapshot(site) == before
     _, description = artifact(state, "jira-bulk-update-plan")
-    assert "refused" in description
+    assert "refused: 16 issues would change" in description
 
     # issues already holding the value do not count: 16 to change fit max_issues=16
     result = jira_bulk_update("project = OPS", fields, dry_run=False, max_issues=16)
@@ -206,7 +232,10 @@ def test_bulk_update_without_edit_permission_fails_every_issue(site: Sandbox) ->
     before = snapshot(site)
 
     state = jira_bulk_update(
-        "key in (OPS-5, OPS-6, OPS-7)", {"priority": {"name": "High"}}, dry_run=False, jira_block=block,
+        "key in (OPS-5, OPS-6, OPS-7)",
+        {"priority": {"name": "Medium"}},
+        dry_run=False,
+        jira_block=block,
         return_state=True,
     )
 
@@ -222,6 +251,26 @@ def test_bulk_update_without_edit_permission_fails_every_issue(site: Sandbox) ->
     assert "0 updated, 3 failed" in description
 
 
+def test_a_retried_apply_task_resumes_and_a_lasting_outage_is_reported(
+    cloud_site: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPS-6 answers 429 for good: task retries resume after OPS-7 (not written twice), then the run fails."""
+    monkeypatch.setattr(jm, "apply_updates", jm.apply_updates.with_options(retry_delay_seconds=0))
+    cloud_site.state.faults = Faults(rate_429=1.0, retry_after=0, path_prefix="/rest/api/3/issue/OPS-6")
+
+    with pytest.raises(IssuesFailed) as failure:
+        jira_bulk_update(
+            "key in (OPS-5, OPS-6, OPS-7) ORDER BY key DESC", {"priority": {"name": "Medium"}}, dry_run=False
+        )
+
+    result = failure.value.result
+    assert (result["updated"], result["failed"], result["not_attempted"]) == (1, 0, 2)
+    assert "stopped by a transient failure" in str(failure.value) and "429" in str(failure.value)
+    puts = [e.path.rsplit("/", 1)[1] for e in cloud_site.state.log.matching(method="PUT")]
+    assert puts.count("OPS-7") == 1 and puts.count("OPS-6") == 3 * 6 and "OPS-5" not in puts
+    assert cloud_site.jira.issue("OPS-7").priority == "Medium"  # type: ignore[union-attr]
+
+
 def test_bulk_update_refuses_unknown_fields_before_searching(cloud_site: Sandbox) -> None:
     state = jira_bulk_update("project = OPS", {"No Such Field": 1}, dry_run=False, return_state=True)
     assert state.is_failed() and "No Such Field" in (state.message or "")
@@ -232,7 +281,7 @@ def test_bulk_update_refuses_unknown_fields_before_searching(cloud_site: Sandbox
 # ------------------------------------------------------------------------------------------ delete
 
 
-def test_delete_dry_run_lists_and_deletes_nothing(site: Sandbox) -> None:
+def test_delete_dry_run_and_a_wrong_count_delete_nothing(site: Sandbox) -> None:
     before = snapshot(site)
     site.state.log.clear()
 
@@ -240,7 +289,12 @@ def test_delete_dry_run_lists_and_deletes_nothing(site: Sandbox) -> None:
 
     assert state.is_completed(), state.message
     result = state.result()
-    assert (result["dry_run"], result["matched"], result["deleted"], result["would_refuse"]) == (True, 20, 0, None)
+    assert (result["dry_run"], result["matched"], result["deleted"], result["would_refuse"]) == (
+        True,
+        20,
+        0,
+        None,
+    )
     assert writes(site) == [] and snapshot(site) == before
     rows, _ = artifact(state, "jira-delete-issues-plan")
     by_key = {r["key"]: r for r in rows}
@@ -249,14 +303,10 @@ def test_delete_dry_run_lists_and_deletes_nothing(site: Sandbox) -> None:
     assert by_key["OPS-2"]["type"] == "Sub-task" and by_key["OPS-5"]["sub-tasks"] == "0"
     assert by_key["OPS-1"]["summary"] == cell(site.jira.issue("OPS-1").summary)  # type: ignore[union-attr]
 
-
-def test_delete_refuses_a_wrong_count(site: Sandbox) -> None:
-    before = snapshot(site)
-
+    # a real run with the wrong count is refused before the first deletion
     state = jira_delete_issues("key in (OPS-5, OPS-6, OPS-7)", confirm_count=2, dry_run=False, return_state=True)
-
     assert state.is_failed()
-    assert "The JQL matches 3 issue(s) but confirm_count is 2: nothing was deleted" in (state.message or "")
+    assert "JobRefused: Nothing was deleted: the JQL matches 3 issue(s) but confirm_count is 2" in (state.message or "")
     assert writes(site) == [] and snapshot(site) == before
     preview = jira_delete_issues("key in (OPS-5, OPS-6, OPS-7)", confirm_count=2)
     assert "confirm_count=3" in preview["would_refuse"]
@@ -269,6 +319,7 @@ def test_delete_refuses_issues_with_subtasks_unless_asked(site: Sandbox) -> None
     state = jira_delete_issues("key in (OPS-1, OPS-5)", confirm_count=2, dry_run=False, return_state=True)
 
     assert state.is_failed()
+    assert "Nothing was deleted: 1 issue(s) have sub-tasks the JQL does not match" in (state.message or "")
     assert "OPS-1 (sub-tasks OPS-2, OPS-3, OPS-4)" in (state.message or "")
     assert "delete_subtasks=True" in (state.message or "")
     assert writes(site) == [] and snapshot(site) == before
@@ -293,7 +344,11 @@ def test_delete_with_the_right_count(site: Sandbox, delete_subtasks: bool) -> No
     assert state.is_completed(), state.message
     result = state.result()
     assert {k: result[k] for k in ("matched", "deleted", "failed", "skipped", "extra_subtasks")} == {
-        "matched": 20, "deleted": 20, "failed": 0, "skipped": 0, "extra_subtasks": 0,
+        "matched": 20,
+        "deleted": 20,
+        "failed": 0,
+        "skipped": 0,
+        "extra_subtasks": 0,
     }
     assert site.jira.keys("OPS") == [] and set(site.jira.keys()) == others
     deletes = site.state.log.matching(method="DELETE")

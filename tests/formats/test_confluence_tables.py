@@ -565,3 +565,10 @@ def test_render_table_rejects_bad_headers() -> None:
         render_table(["A", "B", "A"], [])
     with pytest.raises(TableError, match="at least one column"):
         render_table([], [])
+
+
+def test_a_paragraph_added_under_a_heading_keeps_the_table_selectable_by_both() -> None:
+    page = "<h2>Exported tickets</h2><p>Edited by a colleague</p><table><tbody><tr><th>Key</th></tr></tbody></table>"
+    assert read_table(page, "Exported tickets").index == 0
+    assert read_table(page, "edited by a colleague").index == 0
+    assert read_table(page, 0).heading == "Exported tickets"

@@ -48,7 +48,6 @@ def test_figures_show_scalars_and_small_mappings() -> None:
     assert not MENTION.search(text)
 
 
-
 @pytest.mark.parametrize(
     "text", ["@channel", "<!channel> now", "<!here>", "\\@all", "@jsmith: ping", "`x` @here `y`", "**@all**"]
 )
