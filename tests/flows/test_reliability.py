@@ -72,21 +72,28 @@ def test_a_thirty_percent_fault_storm_changes_no_result(mode: str, tmp_path: Pat
 
 
 def test_concurrent_edits_during_sync_and_report_lose_nothing(site: Sandbox, tmp_path: Path) -> None:
-    site.state.faults = Faults(concurrent_edits=3)
-    pipeline(tmp_path, f"wm_{uuid.uuid4().hex[:8]}")
+    export = jira_export(root_tickets=["DEMO-1"], output_dir=str(tmp_path))
+    site.state.faults = Faults(concurrent_edits=1)
+    confluence_table_sync(
+        page_id=EXPORT_SUMMARY_ID,
+        table="Exported tickets",
+        key_column="Key",
+        source=export["path"],
+        sheet="Child Issues",
+        columns=["Summary", "Status"],
+    )
+    site.state.faults = Faults(concurrent_edits=1)
+    report_results(confluence_page_id=JOB_RESULTS_ID, watermark_variable=f"wm_{uuid.uuid4().hex[:8]}", settle_seconds=0)
     for page_id in (EXPORT_SUMMARY_ID, JOB_RESULTS_ID):
         history = site.confluence.history(page_id)
-        assert any(v.by == "Colleague" for v in history), f"no concurrent edit hit page {page_id}"
-        assert "Edited concurrently by Colleague" in history[-1].body, (
-            f"a colleague's edit was lost on {page_id}"
-        )
+        assert [v.by for v in history].count("Colleague") == 1, f"no concurrent edit hit page {page_id}"
+        assert "Edited concurrently by Colleague" in history[-1].body, f"a colleague's edit was lost on {page_id}"
+        assert history[-1].by != "Colleague", f"our write after the colleague's is missing on {page_id}"
     assert len(result_ids(site)) >= 2
 
 
 @pytest.mark.parametrize("step", ["GET /rest/api/content", "PUT /rest/api/content", "POST /hooks/"])
-def test_report_killed_at_each_step_converges_to_one_row_per_run(
-    dc_site: Sandbox, tmp_path: Path, step: str
-) -> None:
+def test_report_killed_at_each_step_converges_to_one_row_per_run(dc_site: Sandbox, tmp_path: Path, step: str) -> None:
     watermark = f"wm_{uuid.uuid4().hex[:8]}"
     jira_export(root_tickets=["DEMO-1"], output_dir=str(tmp_path))
     jira_export(root_tickets=["DEMO-404404"], output_dir=str(tmp_path), return_state=True)
@@ -125,9 +132,9 @@ def test_unauthorised_and_forbidden_fail_fast_and_clearly(site: Sandbox, tmp_pat
     JiraCredentials(url=site.jira_url, username="demo@example.com", token="wrong", deployment=site.mode).save(
         "jira-wrong", overwrite=True
     )
-    JiraCredentials(
-        url=site.jira_url, username="viewer@example.com", token="viewer-token", deployment=site.mode
-    ).save("jira-viewer", overwrite=True)
+    JiraCredentials(url=site.jira_url, username="viewer@example.com", token="viewer-token", deployment=site.mode).save(
+        "jira-viewer", overwrite=True
+    )
     unauthorised = jira_export(
         root_tickets=["DEMO-1"], jira_block="jira-wrong", output_dir=str(tmp_path), return_state=True
     )
@@ -145,9 +152,7 @@ def test_a_ten_megabyte_page_is_synced_without_damage(site: Sandbox) -> None:
     body = site.confluence.page(TEAM_ROSTER_ID).body + filler * (10_000_000 // len(filler) + 1)
     page_id = site.confluence.add_page("Huge page", body)
     assert len(body) >= 10_000_000
-    result = confluence_table_sync(
-        page_id=page_id, table=0, key_column="Key", rows=[{"Key": "BOB", "Role": "Boss"}]
-    )
+    result = confluence_table_sync(page_id=page_id, table=0, key_column="Key", rows=[{"Key": "BOB", "Role": "Boss"}])
     after = site.confluence.page(page_id).body
     assert result["updated"] == 1
     end = body.index("</table>")
@@ -165,24 +170,20 @@ def test_a_hundred_thousand_issue_export_degrades_links_gracefully(tmp_path: Pat
     assert workbook["Child Issues"].max_row == 100_000  # header + 99,999 children
 
 
-def test_secrets_appear_nowhere(
-    cloud_site: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_secrets_appear_nowhere(cloud_site: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     secret, wrong = "tokRECOGNISABLE7f3a9c", "tokWRONGRECOGNISABLE2b8d"
     cloud_site.state.accounts.append(Account("secret@example.com", secret, "Secret Keeper", ALL_PERMISSIONS))
     for name, token in (("jira", secret), ("jira-wrong", wrong)):
-        JiraCredentials(
-            url=cloud_site.jira_url, username="secret@example.com", token=token, deployment="cloud"
-        ).save(name, overwrite=True)
+        JiraCredentials(url=cloud_site.jira_url, username="secret@example.com", token=token, deployment="cloud").save(
+            name, overwrite=True
+        )
     ConfluenceCredentials(
         url=cloud_site.confluence_url, username="secret@example.com", token=secret, deployment="cloud"
     ).save("confluence", overwrite=True)
 
     export, _, _ = pipeline(tmp_path, f"wm_{uuid.uuid4().hex[:8]}")
-    failed = jira_export(
-        root_tickets=["DEMO-1"], jira_block="jira-wrong", output_dir=str(tmp_path), return_state=True
-    )
+    failed = jira_export(root_tickets=["DEMO-1"], jira_block="jira-wrong", output_dir=str(tmp_path), return_state=True)
     assert failed.is_failed()
 
     seen: list[str] = [caplog.text, failed.message or "", str(export)]
