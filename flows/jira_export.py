@@ -17,7 +17,10 @@ from prefect.cache_policies import NONE
 from blocks import jira_client
 from clients.jira_tree import Node, TreeWalker, natural_key
 from flows.common import job_hooks, opaque, transient_only
-from formats.excel import write_export_workbook
+from flows.snapshots import SnapshotStore, build_snapshot, scope_id
+from formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots
+from formats.excel import read_export_rows, write_export_workbook
+from formats.records import ExportRow
 
 
 def _scope(root_tickets: list[str] | None, project_key: str | None, jql: str | None) -> tuple[str, str]:
@@ -68,15 +71,44 @@ def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> lis
     return walker.children(frontier, seen)
 
 
+@task(cache_policy=NONE, timeout_seconds=600)
+def compare(
+    rows: list[ExportRow], extra_columns: list[str], compare_to: str | None, store: SnapshotStore, scope: str
+) -> tuple[Snapshot, ChangeReport | None, str | None]:
+    """This export's snapshot, and what changed since ``compare_to`` (or why nothing is compared)."""
+    snapshot = build_snapshot(rows, extra_columns)
+    if compare_to is None or compare_to.lower() == "none":
+        return snapshot, None, None
+    if compare_to.lower() == "previous":
+        old = store.load(scope)
+        if old is None:
+            return snapshot, None, "first export of this scope: nothing to compare with"
+    else:
+        if not Path(compare_to).is_file():
+            raise FileNotFoundError(f"compare_to: no workbook at {compare_to}")
+        old = build_snapshot(read_export_rows(Path(compare_to)), extra_columns)
+    return snapshot, diff_snapshots(old, snapshot), None
+
+
 @task(cache_policy=NONE, timeout_seconds=1800)
-def write_workbook(walker: TreeWalker, nodes: list[Node], path: Path, query: str, browse_url: str) -> dict[str, Any]:
+def write_workbook(
+    rows: list[ExportRow],
+    path: Path,
+    extra_columns: list[str],
+    query: str,
+    browse_url: str,
+    changes: ChangeReport | None,
+    changes_note: str | None,
+) -> dict[str, Any]:
     stats = write_export_workbook(
         path,
-        (walker.to_row(n) for n in nodes),
-        extra_columns=list(walker.extra_fields),
+        rows,
+        extra_columns=extra_columns,
         query=query,
         generated_at=datetime.now(UTC),
         browse_url=browse_url,
+        changes=changes,
+        changes_note=changes_note,
     )
     return {"links_written": stats.links_written, "links_dropped": stats.links_dropped}
 
@@ -91,6 +123,8 @@ def jira_export(
     include_links: bool = False,
     output_dir: str = "reports",
     jira_block: str = "jira",
+    compare_to: str | None = "previous",
+    snapshot_block: str | None = None,
 ) -> dict[str, Any]:
     """Export every issue of a scope, at every level, to an Excel workbook.
 
@@ -104,9 +138,13 @@ def jira_export(
         include_links: Follow issue links as well as the hierarchy.
         output_dir: Where the workbook goes.
         jira_block: Name of a saved ``JiraCredentials`` block.
+        compare_to: What the "Changes" sheet compares with: ``"previous"`` (the last export of the same
+            scope), the path of an earlier export workbook, or ``None`` for no "Changes" sheet.
+        snapshot_block: A Prefect filesystem block (``slug/name``) to keep snapshots in, so that runs on
+            other machines see them; default: ``.atlasflow-snapshots`` in ``output_dir``.
 
     Returns:
-        ``path`` of the workbook, counts by level and type, requests made, duration in seconds.
+        ``path`` of the workbook, counts by level and type, what changed, requests made, duration.
     """
     logger = get_run_logger()
     started = time.monotonic()
@@ -136,11 +174,21 @@ def jira_export(
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         path = Path(output_dir).resolve() / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
-        links = write_workbook(walker, opaque(nodes), path, query, client.api.base_url + "/browse/")
+        rows = [walker.to_row(n) for n in nodes]
+        columns = list(walker.extra_fields)
+        store = SnapshotStore.for_export(output_dir, snapshot_block)
+        scope = scope_id(
+            {"site": client.api.base_url, "query": query, "fields": columns, "depth": max_depth, "links": include_links}
+        )
+        snapshot, changes, note = compare(opaque(rows), columns, compare_to, store, scope)
+        browse = client.api.base_url + "/browse/"
+        links = write_workbook(opaque(rows), path, columns, query, browse, opaque(changes), note)
+        store.save(scope, snapshot)
         result = {
             "path": str(path),
             "scope": query,
             "issues": len(nodes),
+            "changes": describe_changes(changes) if changes else note,
             "by_level": {str(k): v for k, v in sorted(Counter(n.level for n in nodes).items())},
             "by_type": dict(Counter(_type_name(n) for n in nodes).most_common()),
             "requests": client.requests_made,
@@ -166,7 +214,7 @@ def _publish(result: dict[str, Any]) -> None:
     rows = [{"figure": k, "value": str(v)} for k, v in result.items() if k != "path"]
     description = (
         f"Jira export of {result['scope']}: {result['issues']} issues, {result['requests']} requests, "
-        f"{Path(result['path']).name}"
+        f"changes: {result['changes'] or 'not compared'}, {Path(result['path']).name}"
     )
     create_table_artifact(rows, key="jira-export-summary", description=description)
     create_link_artifact(

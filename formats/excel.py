@@ -13,7 +13,7 @@ import re
 import secrets
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from math import ceil, isfinite
@@ -284,12 +284,8 @@ def _fill_workbook(
         datetime=workbook.add_format({"num_format": DATETIME_FORMAT}),
         date=workbook.add_format({"num_format": DATE_FORMAT}),
     )
-    roots = _Sheet(
-        workbook.add_worksheet("Root Issues"), formats, (*ROOT_COLUMNS, *extra_columns), browse_url
-    )
-    children = _Sheet(
-        workbook.add_worksheet("Child Issues"), formats, (*CHILD_COLUMNS, *extra_columns), browse_url
-    )
+    roots = _Sheet(workbook.add_worksheet("Root Issues"), formats, (*ROOT_COLUMNS, *extra_columns), browse_url)
+    children = _Sheet(workbook.add_worksheet("Child Issues"), formats, (*CHILD_COLUMNS, *extra_columns), browse_url)
 
     counts = _Counts()
     for row in rows:
@@ -444,3 +440,52 @@ def _write_count_table(
         chart.set_size({"width": 520, "height": height})
         worksheet.insert_chart(first_row, 3, chart)
     return first_row + max(len(counts) + 2, ceil(height / _CHART_ROW_PX) + 1)
+
+
+def read_export_rows(path: Path) -> Iterator[ExportRow]:
+    """The issues of an export workbook written by :func:`write_export_workbook`, back as rows.
+
+    Columns after the standard ones come back in ``extra``; dates come back as aware UTC datetimes.
+
+    Raises:
+        ValueError: The file is not an atlasflow export (a sheet or a standard column is missing).
+    """
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True)
+    try:
+        for sheet, columns in (("Root Issues", ROOT_COLUMNS), ("Child Issues", CHILD_COLUMNS)):
+            if sheet not in workbook.sheetnames:
+                raise ValueError(f"{path} is not an atlasflow export: no sheet {sheet!r}")
+            lines = workbook[sheet].iter_rows(values_only=True)
+            header = [str(h) for h in next(lines, ())]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ValueError(f"{path}: sheet {sheet!r} lacks the column(s) {missing}")
+            for line in lines:
+                yield _row_from_cells(dict(zip(header, (_aware(v) for v in line), strict=False)), columns)
+    finally:
+        workbook.close()
+
+
+def _aware(value: Any) -> Any:
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def _row_from_cells(cells: dict[str, Any], columns: Sequence[str]) -> ExportRow:
+    level = cells.get("Level")
+    return ExportRow(
+        key=str(cells["Key"]),
+        summary=str(cells.get("Summary") or ""),
+        type=str(cells.get("Type") or ""),
+        status=str(cells.get("Status") or ""),
+        priority=cells.get("Priority"),
+        assignee=cells.get("Assignee"),
+        created=cells.get("Created"),
+        updated=cells.get("Updated"),
+        parent=cells.get("Parent"),
+        root=cells.get("Root"),
+        level=int(level) if level is not None else 0,
+        relation=cells.get("Relation"),
+        extra={k: v for k, v in cells.items() if k not in columns},
+    )
