@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from clients.jira import JiraClient, chunks, quote_jql
+from formats.changes import natural_key
 from formats.records import ExportRow
 
 BASE_FIELDS = (
@@ -229,12 +230,6 @@ def links_of(issue: dict[str, Any]) -> list[tuple[str, str]]:
                 (str(link["inwardIssue"]["key"]), str(link_type.get("inward", link_type.get("name"))))
             )
     return result
-
-
-def natural_key(key: str) -> tuple[str, int]:
-    """Sort ``DEMO-2`` before ``DEMO-10``."""
-    project, _, number = key.rpartition("-")
-    return (project, int(number)) if number.isdigit() else (key, 0)
 
 
 def parse_jira_time(value: Any) -> datetime | None:

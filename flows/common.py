@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
-from prefect import Flow, Task
+from prefect import Flow, Task, task
 from prefect.blocks.core import Block
 from prefect.blocks.notifications import NotificationBlock
+from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import FlowRun, State, TaskRun
 from prefect.settings import PREFECT_UI_URL
 from prefect.utilities.annotations import quote
@@ -21,6 +23,8 @@ from formats.messages import describe_figures, fit_post, inert
 
 log = logging.getLogger("atlasflow.notify")
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Prefect Variable (or environment variable ATLASFLOW_NOTIFIER) naming the notification block to use,
 #: as ``block-type-slug/block-name``, e.g. ``mattermost-webhook/mattermost``.
@@ -64,6 +68,19 @@ def opaque(value: T) -> T:
 def table_ref(table: int | str) -> int | str:
     """A table parameter as given in the UI or CLI: ``"0"`` means the first table, other text a heading."""
     return int(table) if isinstance(table, str) and table.strip().isdigit() else table
+
+
+def remote_task(timeout_seconds: int, retry_delay_seconds: int = 5) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Decorator for a task that talks to Jira or Confluence: retried (twice) only for transient failures
+    that outlived the client's own retries, never cached, bounded in time.
+    """
+    return task(
+        retries=2,
+        retry_delay_seconds=retry_delay_seconds,
+        retry_condition_fn=transient_only,
+        cache_policy=NONE,
+        timeout_seconds=timeout_seconds,
+    )
 
 
 def notifier_reference() -> str | None:

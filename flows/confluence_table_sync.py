@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NONE
 
 from blocks import confluence_client
 from clients.confluence import ConfluenceClient, Page
-from flows.common import job_hooks, opaque, table_ref, transient_only
+from flows.common import job_hooks, opaque, remote_task, table_ref
 from formats.confluence_tables import MergeResult, merge_rows, read_table
 
 
@@ -43,13 +42,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient_only,
-    cache_policy=NONE,
-    timeout_seconds=600,
-)
+@remote_task(timeout_seconds=600)
 def upsert_table(
     client: ConfluenceClient,
     page_id: str,
@@ -144,13 +137,7 @@ def confluence_table_sync(
     }
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient_only,
-    cache_policy=NONE,
-    timeout_seconds=300,
-)
+@remote_task(timeout_seconds=300)
 def fetch_page(client: ConfluenceClient, page_id: str) -> Page:
     return client.get_page(page_id)
 

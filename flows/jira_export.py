@@ -15,10 +15,10 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from blocks import jira_client
-from clients.jira_tree import Node, TreeWalker, natural_key
-from flows.common import job_hooks, opaque, transient_only
+from clients.jira_tree import Node, TreeWalker
+from flows.common import job_hooks, opaque, remote_task
 from flows.snapshots import SnapshotStore, build_snapshot, scope_id
-from formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots
+from formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
 from formats.excel import read_export_rows, write_export_workbook
 from formats.records import ExportRow
 
@@ -37,13 +37,7 @@ def _scope(root_tickets: list[str] | None, project_key: str | None, jql: str | N
     return jql, "jql-" + hashlib.sha256(jql.encode()).hexdigest()[:8]
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient_only,
-    cache_policy=NONE,
-    timeout_seconds=900,
-)
+@remote_task(timeout_seconds=900)
 def fetch_roots(
     walker: TreeWalker, root_tickets: list[str] | None, project_key: str | None, jql: str | None
 ) -> list[Node]:
@@ -59,13 +53,7 @@ def fetch_roots(
     return walker.forest(walker.fetch_jql(query))
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient_only,
-    cache_policy=NONE,
-    timeout_seconds=900,
-)
+@remote_task(timeout_seconds=900)
 def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> list[Node]:
     """One level down: all children (and linked issues) of a whole level in as few searches as possible."""
     return walker.children(frontier, seen)

@@ -25,14 +25,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NONE
 
 from blocks import jira_client
 from clients.http import AtlassianError, TransientError
 from clients.jira import JiraClient
-from flows.common import job_hooks, transient_only
+from flows.common import job_hooks, remote_task
 from formats.messages import inert
 
 #: At most this many rows go into one table artifact (the result still counts every issue).
@@ -259,13 +258,7 @@ def plan_deletes(issues: list[dict[str, Any]], *, delete_subtasks: bool) -> Dele
 # --------------------------------------------------------------------------------------------- tasks
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient_only,
-    cache_policy=NONE,
-    timeout_seconds=300,
-)
+@remote_task(timeout_seconds=300)
 def read_permissions(client: JiraClient, project_key: str, permissions: list[str]) -> tuple[str, dict[str, bool]]:
     """(display name of the account, permission -> granted) in one project."""
     granted = client.my_permissions(project_key, permissions)
@@ -274,13 +267,7 @@ def read_permissions(client: JiraClient, project_key: str, permissions: list[str
     return str(name), granted
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient_only,
-    cache_policy=NONE,
-    timeout_seconds=900,
-)
+@remote_task(timeout_seconds=900)
 def search_issues(client: JiraClient, jql: str, fields: list[str]) -> list[dict[str, Any]]:
     """Every issue the JQL matches (each key once, in the search's order), with the given fields."""
     found: dict[str, dict[str, Any]] = {}
@@ -289,7 +276,7 @@ def search_issues(client: JiraClient, jql: str, fields: list[str]) -> list[dict[
     return list(found.values())
 
 
-@task(retries=2, retry_delay_seconds=30, retry_condition_fn=transient_only, cache_policy=NONE)
+@remote_task(timeout_seconds=1800, retry_delay_seconds=30)
 def apply_updates(client: JiraClient, changes: list[Change], notify_users: bool, progress: Progress) -> None:
     """PUT each change; per-issue errors are recorded, a transient failure stops the task (to be retried)."""
     logger = get_run_logger()
@@ -307,7 +294,7 @@ def apply_updates(client: JiraClient, changes: list[Change], notify_users: bool,
             progress.record(change.key, "updated")
 
 
-@task(retries=2, retry_delay_seconds=30, retry_condition_fn=transient_only, cache_policy=NONE)
+@remote_task(timeout_seconds=1800, retry_delay_seconds=30)
 def apply_deletes(client: JiraClient, plan: DeletePlan, delete_subtasks: bool, progress: Progress) -> None:
     """DELETE each issue in plan order; per-issue errors are recorded, a transient failure stops the task."""
     logger = get_run_logger()

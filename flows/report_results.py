@@ -32,7 +32,7 @@ from prefect.variables import Variable
 
 from blocks import confluence_client
 from clients.confluence import ConfluenceClient, Page
-from flows.common import JOB_FLOWS, job_hooks, opaque, table_ref, transient_only
+from flows.common import JOB_FLOWS, job_hooks, opaque, remote_task, table_ref
 from formats.confluence_tables import MergeResult, merge_rows
 from formats.messages import fit_post, inert
 
@@ -110,13 +110,7 @@ def _row(run: FlowRun, job: str, summary: str) -> dict[str, Any]:
     }
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=transient_only,
-    cache_policy=NONE,
-    timeout_seconds=600,
-)
+@remote_task(timeout_seconds=600)
 def write_rows(
     client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]
 ) -> tuple[MergeResult, Page]:
