@@ -37,8 +37,15 @@ def _demo(args: argparse.Namespace) -> int:
 def _setup(args: argparse.Namespace) -> int:
     from deployments.setup import SetupOptions, setup
 
-    for line in setup(SetupOptions(pool_limit=args.pool_limit, jira_requests_per_second=args.jira_rate)):
-        print(line)
+    try:
+        options = SetupOptions(
+            pool_limit=args.pool_limit, jira_requests_per_second=args.jira_rate, crash_after_seconds=args.crash_after
+        )
+        for line in setup(options):
+            print(line)
+    except ValueError as exc:
+        print(f"atlasflow setup: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -63,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("setup", help="create/update the work pool, priority queues, rate limit, block types")
     p.add_argument("--pool-limit", type=int, default=3, help="runs at once in the pool (default 3)")
     p.add_argument("--jira-rate", type=float, default=10.0, help="Jira requests per second, shared (default 10)")
+    p.add_argument(
+        "--crash-after",
+        type=int,
+        default=600,
+        help="mark a running flow run Crashed after this many seconds without a heartbeat; 0 = off",
+    )
     p.set_defaults(func=_setup)
     return parser
 

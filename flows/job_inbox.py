@@ -8,15 +8,16 @@ State is refreshed from the run. A row that cannot be started (unknown job, bad 
 parameters the deployment refuses) keeps no Run ID and gets the reason in State; after the requester fixes
 it, the next inbox run starts it.
 
-Exactly once: the flow run is created with the idempotency key ``inbox-<page id>-<request>``. A crash (or
-a failed page write) between starting a run and writing its id back leaves the row without a Run ID; the
-next inbox run asks for the same key and Prefect returns the run already created instead of a second one,
-whose id is then written. Two inbox runs reading the page at the same time get the same run the same way.
-A request id is therefore used once for good: to run a job again, add a row with a new request id.
+Exactly once: the flow run is created with the idempotency key ``inbox-<site>-<page id>-<request>``. A
+crash (or a failed page write) between starting a run and writing its id back leaves the row without a Run
+ID; the next inbox run asks for the same key and Prefect returns the run already created instead of a
+second one, whose id is then written. Two inbox runs reading the page at the same time get the same run the
+same way. A request id is therefore used once for good: to run a job again, add a row with a new id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections import Counter
@@ -72,9 +73,14 @@ class Rejected(ValueError):
     """A row that cannot be started as written; the message is what the requester reads in State."""
 
 
-def idempotency_key(page_id: str, request: str) -> str:
-    """The flow-run idempotency key of a request: one run per request id and inbox page, ever."""
-    return f"inbox-{page_id}-{request}"
+def idempotency_key(site_url: str, page_id: str, request: str) -> str:
+    """The flow-run idempotency key of a request: one run per request id and inbox page, ever.
+
+    The Confluence site is part of it (as a short hash of its URL), so that two sites with the same page
+    ids on one Prefect server do not share requests.
+    """
+    site = hashlib.sha256(site_url.strip().rstrip("/").lower().encode()).hexdigest()[:8]
+    return f"inbox-{site}-{page_id}-{request}"
 
 
 def parse_request(row: dict[str, str], job_map: dict[str, str]) -> Request:
@@ -107,9 +113,7 @@ def parse_request(row: dict[str, str], job_map: dict[str, str]) -> Request:
     cache_policy=NONE,
     timeout_seconds=300,
 )
-def write_rows(
-    client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]
-) -> MergeResult:
+def write_rows(client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]) -> MergeResult:
     """Upsert Run ID/State of rows by Request (re-read and re-merged after a concurrent edit)."""
 
     def edit(page: Any) -> tuple[str | None, MergeResult]:
@@ -119,7 +123,7 @@ def write_rows(
     return client.edit_page(page_id, edit, message="atlasflow job inbox").result
 
 
-def start(page_id: str, request: Request) -> tuple[str, str]:
+def start(site_url: str, page_id: str, request: Request) -> tuple[str, str]:
     """Create the request's flow run (or get the one created before under its key): (run id, state name).
 
     Raises:
@@ -131,7 +135,7 @@ def start(page_id: str, request: Request) -> tuple[str, str]:
             parameters=request.parameters,
             timeout=0,
             work_queue_name=request.queue,
-            idempotency_key=idempotency_key(page_id, request.request),
+            idempotency_key=idempotency_key(site_url, page_id, request.request),
             tags=[INBOX_TAG],
             as_subflow=False,
         )
@@ -151,9 +155,7 @@ def current_states(run_ids: list[str]) -> dict[str, str]:
     states: dict[str, str] = {}
     with get_client(sync_client=True) as client:
         for at in range(0, len(ids), 200):
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[at : at + 200]))
-            )
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[at : at + 200])))
             states.update({str(r.id): r.state.name for r in runs if r.state and r.state.name})
     return states
 
@@ -184,7 +186,8 @@ def run_job_inbox(
     logger = get_run_logger()
     jobs = {k.strip().lower(): v for k, v in (job_map if job_map is not None else DEFAULT_JOB_MAP).items()}
     table = table_ref(table)
-    client = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block)).get_client()
+    credentials = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block))
+    client = credentials.get_client()
     counts = {"started": 0, "already_started": 0, "rejected": 0, "not_started": 0, "refreshed": 0}
     log_rows: list[dict[str, str]] = []
     errors: list[str] = []
@@ -206,14 +209,12 @@ def run_job_inbox(
                 continue
             try:
                 request = parse_request(row, jobs)
-                run_id, state = start(page_id, request)
+                run_id, state = start(credentials.url, page_id, request)
             except Rejected as exc:
                 verdict, transient = f"Rejected: {exc}", False
             except Exception as exc:
                 reason, transient = _start_error(exc)
-                verdict = (
-                    f"Not started (tried again next time): {reason}" if transient else f"Rejected: {reason}"
-                )
+                verdict = f"Not started (tried again next time): {reason}" if transient else f"Rejected: {reason}"
             else:
                 # Written right after starting: a crash can lose the id only in this call's window, and the
                 # idempotency key closes that window.
@@ -263,8 +264,7 @@ def run_job_inbox(
     )
     if errors:
         raise RuntimeError(
-            f"{len(errors)} request(s) could not be started (tried again next run): "
-            + "; ".join(errors)[:1000]
+            f"{len(errors)} request(s) could not be started (tried again next run): " + "; ".join(errors)[:1000]
         )
     return counts
 
@@ -272,9 +272,7 @@ def run_job_inbox(
 def _check_table(rows: list[dict[str, str]], header: list[str]) -> None:
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise ValueError(
-            f"the inbox table has no column(s) {', '.join(missing)} (it needs {', '.join(COLUMNS)})"
-        )
+        raise ValueError(f"the inbox table has no column(s) {', '.join(missing)} (it needs {', '.join(COLUMNS)})")
     duplicates = sorted(k for k, n in Counter(r[KEY] for r in rows if r[KEY]).items() if n > 1)
     if duplicates:
         raise ValueError(f"duplicate {KEY} ids in the inbox table: {', '.join(duplicates)}; make each unique")

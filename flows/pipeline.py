@@ -63,6 +63,7 @@ def pipeline(
     report_table: int | str = "Results",
     notifier_block: str | None = "mattermost",
     report_settle_seconds: float = 0.0,
+    report_watermark_variable: str = "atlasflow_report_watermark",
     jira_block: str = "jira",
     confluence_block: str = "confluence",
 ) -> Any:
@@ -86,6 +87,8 @@ def pipeline(
         notifier_block: Notification block for the report digest; ``None`` posts none.
         report_settle_seconds: The report's ``settle_seconds``; 0 so that this pipeline's own export and
             sync, which ended just before, are in it.
+        report_watermark_variable: The report's watermark: the same as the hourly report's when both write
+            the same results table (the default), another one for another table.
         jira_block: Name of the ``JiraCredentials`` block.
         confluence_block: Name of the ``ConfluenceCredentials`` block.
 
@@ -117,11 +120,10 @@ def pipeline(
         notifier_block=notifier_block,
         confluence_block=confluence_block,
         settle_seconds=report_settle_seconds,
+        watermark_variable=report_watermark_variable,
         wait_for=[sync],
     )
-    return conclude(
-        {"export": (export, []), "table-sync": (sync, ["export"]), "report": (report, ["table-sync"])}
-    )
+    return conclude({"export": (export, []), "table-sync": (sync, ["export"]), "report": (report, ["table-sync"])})
 
 
 def conclude(steps: dict[str, tuple[PrefectFuture[Any], list[str]]]) -> dict[str, Any] | State[Any]:

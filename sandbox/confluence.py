@@ -23,7 +23,8 @@ space home page, so ``ancestors`` holds one entry. Ids are stable (module consta
   Started, Duration, Summary.
 * 557060 ``JOB_INBOX_ID`` "Job inbox": table Request, Job, Parameters, Priority, Run ID, State with REQ-1
   ``jira_export`` ``{"root_tickets": ["DEMO-1"]}`` high; REQ-2 ``confluence_table_sync``
-  ``{"page_id": "557061", "key_column": "Key"}`` medium; REQ-3 unknown job ``send_fax`` ``{}`` low; REQ-4
+  ``{"page_id": "557061", "table": 0, "key_column": "Key", "rows": [...]}`` (adds DAN) medium;
+  REQ-3 unknown job ``send_fax`` ``{}`` low; REQ-4
   ``jira_export`` with broken JSON, medium. Run ID and State are empty.
 * 557061 ``TEAM_ROSTER_ID`` "Team roster": table Key, Name, Role, Team with keys ALI, BOB, CAR.
 * 557062 ``NO_TABLES_ID`` "No tables here": headings, paragraphs, a list.
@@ -927,7 +928,8 @@ _JOB_INBOX = (
             [
                 "REQ-2",
                 "confluence_table_sync",
-                f'{{"page_id": "{TEAM_ROSTER_ID}", "key_column": "Key"}}',
+                f'{{"page_id": "{TEAM_ROSTER_ID}", "table": 0, "key_column": "Key", '
+                '"rows": [{"Key": "DAN", "Name": "Dan", "Role": "QA", "Team": "Payments"}]}',
                 "medium",
                 "",
                 "",
