@@ -228,7 +228,7 @@ def main() -> None:
         ours = _measure("ours", args.rows, args.seed, Path(directory))
         base = _measure("pandas", args.rows, args.seed, Path(directory))
     for name, figures in (
-        ("ours   (xlsxwriter, constant_memory)", ours),
+        ("ours   (formats.xlsx_stream)", ours),
         ("pandas (DataFrame.to_excel, openpyxl)", base),
     ):
         print(

@@ -1,9 +1,9 @@
 """Streaming Excel export of issue trees.
 
-The workbook is written with xlsxwriter in ``constant_memory`` mode: every row goes
-to disk as soon as the next one starts, so memory does not grow with the number of
-issues; only the counters shown on the Summary sheet are kept. Every text cell is
-written with ``write_string``: Jira text such as ``=HYPERLINK(...)`` stays text.
+The workbook is written with :mod:`formats.xlsx_stream`: every row goes to disk as
+it comes, so memory does not grow with the number of issues; only the counters shown
+on the Summary sheet and the sheets' hyperlinks are kept. Every text cell is an inline
+string: Jira text such as ``=HYPERLINK(...)`` stays text.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,12 +20,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from xlsxwriter import Workbook
-from xlsxwriter.format import Format
-from xlsxwriter.worksheet import Worksheet
-
 from formats.changes import ChangeReport, FieldChange, describe_changes
 from formats.records import ExportRow
+from formats.xlsx_stream import (
+    STYLE_DATE,
+    STYLE_DATETIME,
+    STYLE_HEADER,
+    STYLE_LINK,
+    STYLE_TITLE,
+    BarChart,
+    Sheet,
+    StreamingWorkbook,
+    bool_cell,
+    chart_range,
+    column_letters,
+    date_cell,
+    number_cell,
+    text_cell,
+)
 
 MAX_LINKS_PER_SHEET = 65_530
 """Excel keeps at most this many hyperlinks per worksheet; further keys are plain text."""
@@ -121,72 +132,59 @@ def excel_datetime(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-@dataclass(frozen=True)
-class _Formats:
-    header: Format
-    title: Format
-    datetime: Format
-    date: Format
+def _text(ref: str, value: str | None) -> str:
+    return "" if value is None else text_cell(ref, clean_text(value))
 
 
-class _Cells:
-    """Typed, safe cell writing on one worksheet."""
-
-    def __init__(self, worksheet: Worksheet, formats: _Formats) -> None:
-        self.worksheet = worksheet
-        self.formats = formats
-
-    def text(self, row: int, col: int, value: str | None) -> None:
-        if value is not None:
-            self.worksheet.write_string(row, col, clean_text(value))
-
-    def datetime(self, row: int, col: int, value: datetime | None) -> None:
-        if value is not None:
-            self.worksheet.write_datetime(row, col, excel_datetime(value), self.formats.datetime)
-
-    def value(self, row: int, col: int, value: Any) -> None:
-        """Write a loosely typed value: numbers as numbers, dates as dates, anything else as text."""
-        if value is None:
-            return
-        if isinstance(value, str):
-            self.text(row, col, value)
-        elif isinstance(value, bool):
-            self.worksheet.write_boolean(row, col, value)
-        elif isinstance(value, int | float) and isfinite(value):
-            self.worksheet.write_number(row, col, value)
-        elif isinstance(value, datetime):
-            self.datetime(row, col, value)
-        elif isinstance(value, date):
-            self.worksheet.write_datetime(row, col, value, self.formats.date)
-        elif isinstance(value, list | tuple):
-            self.text(row, col, ", ".join(str(item) for item in value))
-        else:
-            self.text(row, col, str(value))
+def _datetime(ref: str, value: datetime | None) -> str:
+    return "" if value is None else date_cell(ref, value, STYLE_DATETIME)
 
 
-class _Sheet(_Cells):
-    """A table filled row after row under a frozen bold header, counting its hyperlinks."""
+def _value(ref: str, value: Any) -> str:
+    """A loosely typed value: numbers as numbers, dates as dates, anything else as text."""
+    if value is None:
+        return ""
+    if type(value) is str:
+        return text_cell(ref, clean_text(value))
+    if isinstance(value, bool):
+        return bool_cell(ref, value)
+    if isinstance(value, int | float) and isfinite(value):
+        return number_cell(ref, value)
+    if isinstance(value, datetime):
+        return date_cell(ref, value, STYLE_DATETIME)
+    if isinstance(value, date):
+        return date_cell(ref, value, STYLE_DATE)
+    if isinstance(value, list | tuple):
+        return _text(ref, ", ".join(str(item) for item in value))
+    return _text(ref, str(value))
 
-    def __init__(
-        self,
-        worksheet: Worksheet,
-        formats: _Formats,
-        columns: Sequence[str],
-        browse_url: str | None,
-    ) -> None:
-        super().__init__(worksheet, formats)
-        self.columns = len(columns)
+
+class _Table:
+    """A sheet filled row after row under a frozen bold header, counting its hyperlinks."""
+
+    def __init__(self, book: StreamingWorkbook, name: str, columns: Sequence[str], browse_url: str | None) -> None:
+        self.sheet = book.add_sheet(
+            name,
+            len(columns),
+            [_WIDTHS.get(title, _EXTRA_WIDTH) for title in columns],
+            freeze_header=True,
+            autofilter=True,
+        )
+        self.letters = column_letters(len(columns))
         self.browse_url = browse_url
         self.last_row = 0
         self.links_written = 0
         self.links_dropped = 0
-        for col, title in enumerate(columns):
-            worksheet.set_column(col, col, _WIDTHS.get(title, _EXTRA_WIDTH))
-            worksheet.write_string(0, col, clean_text(title), formats.header)
-        worksheet.freeze_panes(1, 0)
+        self.sheet.write_row(
+            0,
+            [
+                text_cell(f"{letter}1", clean_text(title), STYLE_HEADER)
+                for letter, title in zip(self.letters, columns, strict=True)
+            ],
+        )
 
-    def new_row(self) -> int:
-        """Return the index of the next data row.
+    def new_row(self) -> str:
+        """Return the number (1-based, as in cell references) of the next data row.
 
         Raises:
             ValueError: The sheet is full: Excel would drop the row.
@@ -194,25 +192,25 @@ class _Sheet(_Cells):
         if self.last_row + 1 >= MAX_ROWS_PER_SHEET:
             raise ValueError(f"more rows than Excel's {MAX_ROWS_PER_SHEET:,} rows per sheet")
         self.last_row += 1
-        return self.last_row
+        return str(self.last_row + 1)
 
-    def finish(self) -> None:
-        """Put an autofilter over the header and every written row."""
-        self.worksheet.autofilter(0, 0, self.last_row, self.columns - 1)
+    def write(self, cells: list[str]) -> None:
+        """Write the cells of the row :meth:`new_row` returned."""
+        self.sheet.write_row(self.last_row, cells)
 
-    def key(self, row: int, col: int, key: str | None) -> None:
-        """Write an issue key, as a link to the issue while the sheet may hold more links."""
+    def key(self, ref: str, key: str | None) -> str:
+        """An issue key, as a link to the issue while the sheet may hold more links."""
         if key is None:
-            return
+            return ""
         text = clean_text(key)
         if self.browse_url is not None:
-            if self.links_written < MAX_LINKS_PER_SHEET:
-                url = self.browse_url + quote(text, safe="")
-                if self.worksheet.write_url(row, col, url, string=text) == 0:
-                    self.links_written += 1
-                    return
+            if self.links_written < MAX_LINKS_PER_SHEET and self.sheet.add_link(
+                ref, self.browse_url + quote(text, safe="")
+            ):
+                self.links_written += 1
+                return text_cell(ref, text, STYLE_LINK)
             self.links_dropped += 1
-        self.worksheet.write_string(row, col, text)
+        return text_cell(ref, text)
 
 
 def write_export_workbook(
@@ -251,15 +249,16 @@ def write_export_workbook(
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp-{secrets.token_hex(8)}.xlsx")
     try:
-        # xlsxwriter keeps each sheet's rows in named temporary files that only close()
-        # removes: give it a scratch directory that goes away even when the export fails.
-        with tempfile.TemporaryDirectory(prefix="atlasflow-xlsx-", ignore_cleanup_errors=True) as scratch:
-            workbook = Workbook(str(temporary), {"constant_memory": True, "tmpdir": scratch})
-            stats = _fill_workbook(
-                workbook, rows, extra_columns, query, generated_at, browse_url, changes, changes_note
-            )
-        with temporary.open("rb") as written:
-            os.fsync(written.fileno())
+        with temporary.open("xb") as file:
+            book = StreamingWorkbook(file)
+            try:
+                stats = _fill_workbook(
+                    book, rows, extra_columns, query, generated_at, browse_url, changes, changes_note
+                )
+            finally:
+                book.discard()  # the sheets' temporary files, also when the export fails
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -268,7 +267,7 @@ def write_export_workbook(
 
 
 def _fill_workbook(
-    workbook: Workbook,
+    book: StreamingWorkbook,
     rows: Iterable[ExportRow],
     extra_columns: Sequence[str],
     query: str,
@@ -278,14 +277,8 @@ def _fill_workbook(
     changes_note: str | None,
 ) -> tuple[int, int, int, int]:
     """Fill and close the workbook; return root rows, child rows, links written, links dropped."""
-    formats = _Formats(
-        header=workbook.add_format({"bold": True, "bottom": 1, "bg_color": "#DDEBF7"}),
-        title=workbook.add_format({"bold": True, "font_size": 14}),
-        datetime=workbook.add_format({"num_format": DATETIME_FORMAT}),
-        date=workbook.add_format({"num_format": DATE_FORMAT}),
-    )
-    roots = _Sheet(workbook.add_worksheet("Root Issues"), formats, (*ROOT_COLUMNS, *extra_columns), browse_url)
-    children = _Sheet(workbook.add_worksheet("Child Issues"), formats, (*CHILD_COLUMNS, *extra_columns), browse_url)
+    roots = _Table(book, "Root Issues", (*ROOT_COLUMNS, *extra_columns), browse_url)
+    children = _Table(book, "Child Issues", (*CHILD_COLUMNS, *extra_columns), browse_url)
 
     counts = _Counts()
     for row in rows:
@@ -294,18 +287,13 @@ def _fill_workbook(
             _write_row(roots, row, extra_columns, child=False)
         else:
             _write_row(children, row, extra_columns, child=True)
-    roots.finish()
-    children.finish()
-    sheets = [roots, children]
+    tables = [roots, children]
     if changes is not None:
-        changes_sheet = _Sheet(workbook.add_worksheet("Changes"), formats, CHANGE_COLUMNS, browse_url)
-        sheets.append(_write_changes(changes_sheet, changes))
+        tables.append(_write_changes(_Table(book, "Changes", CHANGE_COLUMNS, browse_url), changes))
     elif changes_note:
-        note_sheet = workbook.add_worksheet("Changes")
-        note_sheet.set_column(0, 0, 100)
-        _Cells(note_sheet, formats).text(0, 0, changes_note)
+        book.add_sheet("Changes", 1, [100]).write_row(0, [_text("A1", changes_note)])
 
-    links_dropped = sum(sheet.links_dropped for sheet in sheets)
+    links_dropped = sum(table.links_dropped for table in tables)
     facts: list[tuple[str, str | int | datetime]] = [
         ("Scope", query),
         ("Generated (UTC)", generated_at),
@@ -319,49 +307,57 @@ def _fill_workbook(
         facts.append(("Changes note" if changes is not None else "Changes", changes_note))
     if links_dropped:
         facts.append((f"Keys not linked (Excel keeps {MAX_LINKS_PER_SHEET:,} links a sheet)", links_dropped))
-    _write_summary(workbook, _Cells(workbook.add_worksheet("Summary"), formats), facts, counts)
-    workbook.close()
-    links_written = sum(sheet.links_written for sheet in sheets)
+    _write_summary(book.add_sheet("Summary", 2, [28, 14, 3]), facts, counts)
+    book.close()
+    links_written = sum(table.links_written for table in tables)
     return roots.last_row, children.last_row, links_written, links_dropped
 
 
-def _write_row(sheet: _Sheet, row: ExportRow, extra_columns: Sequence[str], *, child: bool) -> None:
-    index = sheet.new_row()
-    sheet.key(index, 0, row.key)
-    sheet.text(index, 1, row.summary)
-    sheet.text(index, 2, row.type)
-    sheet.text(index, 3, row.status)
-    sheet.text(index, 4, row.priority)
-    sheet.text(index, 5, row.assignee)
-    sheet.datetime(index, 6, row.created)
-    sheet.datetime(index, 7, row.updated)
-    col = len(ROOT_COLUMNS)
+def _write_row(table: _Table, row: ExportRow, extra_columns: Sequence[str], *, child: bool) -> None:
+    number = table.new_row()
+    letters = table.letters
+    cells = [
+        table.key(letters[0] + number, row.key),
+        _text(letters[1] + number, row.summary),
+        _text(letters[2] + number, row.type),
+        _text(letters[3] + number, row.status),
+        _text(letters[4] + number, row.priority),
+        _text(letters[5] + number, row.assignee),
+        _datetime(letters[6] + number, row.created),
+        _datetime(letters[7] + number, row.updated),
+    ]
     if child:
-        sheet.key(index, 8, row.parent)
-        sheet.key(index, 9, row.root)
-        sheet.worksheet.write_number(index, 10, row.level)
-        sheet.text(index, 11, row.relation)
-        col = len(CHILD_COLUMNS)
+        cells += (
+            table.key(letters[8] + number, row.parent),
+            table.key(letters[9] + number, row.root),
+            number_cell(letters[10] + number, row.level),
+            _text(letters[11] + number, row.relation),
+        )
     extra = row.extra
-    for offset, title in enumerate(extra_columns):
-        sheet.value(index, col + offset, extra.get(title))
+    col = len(cells)
+    cells += (_value(letters[col + offset] + number, extra.get(title)) for offset, title in enumerate(extra_columns))
+    table.write(cells)
 
 
-def _write_changes(sheet: _Sheet, changes: ChangeReport) -> _Sheet:
+def _write_changes(table: _Table, changes: ChangeReport) -> _Table:
     """Fill the "Changes" table: one row per changed field, one per new or gone issue."""
     for issue in changes.ordered():
         fields: list[FieldChange | None] = list(issue.changes) or [None]
         for change in fields:
-            index = sheet.new_row()
-            sheet.text(index, 0, issue.kind)
-            sheet.key(index, 1, issue.key)
-            sheet.text(index, 2, issue.summary)
+            number = table.new_row()
+            cells = [
+                _text(f"A{number}", issue.kind),
+                table.key(f"B{number}", issue.key),
+                _text(f"C{number}", issue.summary),
+            ]
             if change is not None:
-                sheet.text(index, 3, change.field)
-                sheet.value(index, 4, change.old)
-                sheet.value(index, 5, change.new)
-    sheet.finish()
-    return sheet
+                cells += (
+                    _text(f"D{number}", change.field),
+                    _value(f"E{number}", change.old),
+                    _value(f"F{number}", change.new),
+                )
+            table.write(cells)
+    return table
 
 
 class _Counts:
@@ -378,29 +374,19 @@ class _Counts:
         self.level[row.level] += 1
 
 
-def _write_summary(
-    workbook: Workbook,
-    cells: _Cells,
-    facts: Sequence[tuple[str, str | int | datetime]],
-    counts: _Counts,
-) -> None:
+def _write_summary(sheet: Sheet, facts: Sequence[tuple[str, str | int | datetime]], counts: _Counts) -> None:
     """Fill the "Summary" sheet: the facts, then per dimension a count table with its chart beside."""
-    worksheet, formats = cells.worksheet, cells.formats
-    worksheet.set_column(0, 0, 28)
-    worksheet.set_column(1, 1, 14)
-    worksheet.set_column(2, 2, 3)
-    worksheet.write_string(0, 0, "Jira export", formats.title)
+    sheet.write_row(0, [text_cell("A1", "Jira export", STYLE_TITLE)])
     for row, (label, value) in enumerate(facts, start=1):
-        worksheet.write_string(row, 0, label, formats.header)
-        cells.value(row, 1, value)
+        sheet.write_row(row, [text_cell(f"A{row + 1}", clean_text(label), STYLE_HEADER), _value(f"B{row + 1}", value)])
     row = len(facts) + 2
-    tables: list[tuple[str, str, Sequence[tuple[str | int, int]], str]] = [
-        ("Status", "Issues by status", _by_count(counts.status), "bar"),
-        ("Type", "Issues by type", _by_count(counts.type), "bar"),
-        ("Level (0 = roots)", "Issues by level", sorted(counts.level.items()), "column"),
+    tables: list[tuple[str, str, Sequence[tuple[str | int, int]], bool]] = [
+        ("Status", "Issues by status", _by_count(counts.status), True),
+        ("Type", "Issues by type", _by_count(counts.type), True),
+        ("Level (0 = roots)", "Issues by level", sorted(counts.level.items()), False),
     ]
-    for header, title, table, chart_type in tables:
-        row = _write_count_table(workbook, cells, row, header, title, table, chart_type)
+    for header, title, table, horizontal in tables:
+        row = _write_count_table(sheet, row, header, title, table, horizontal)
 
 
 def _by_count(counter: Counter[str]) -> list[tuple[str | int, int]]:
@@ -408,37 +394,34 @@ def _by_count(counter: Counter[str]) -> list[tuple[str | int, int]]:
 
 
 def _write_count_table(
-    workbook: Workbook,
-    cells: _Cells,
+    sheet: Sheet,
     first_row: int,
     header: str,
     title: str,
     counts: Sequence[tuple[str | int, int]],
-    chart_type: str,
+    horizontal: bool,
 ) -> int:
     """Write a two-column count table and a chart of it beside; return the next free row."""
-    worksheet = cells.worksheet
-    worksheet.write_string(first_row, 0, header, cells.formats.header)
-    worksheet.write_string(first_row, 1, "Issues", cells.formats.header)
+    number = first_row + 1
+    sheet.write_row(
+        first_row, [text_cell(f"A{number}", header, STYLE_HEADER), text_cell(f"B{number}", "Issues", STYLE_HEADER)]
+    )
     for row, (label, count) in enumerate(counts, start=first_row + 1):
-        cells.value(row, 0, label)
-        worksheet.write_number(row, 1, count)
+        sheet.write_row(row, [_value(f"A{row + 1}", label), number_cell(f"B{row + 1}", count)])
     height = max(_CHART_MIN_PX, 100 + 22 * len(counts))
     if counts:
         last_row = first_row + len(counts)
-        chart = workbook.add_chart({"type": chart_type})
-        chart.add_series(
-            {
-                "name": title,
-                "categories": ["Summary", first_row + 1, 0, last_row, 0],
-                "values": ["Summary", first_row + 1, 1, last_row, 1],
-                "data_labels": {"value": True},
-            }
+        sheet.charts.append(
+            BarChart(
+                title=title,
+                categories=chart_range(sheet.name, 0, first_row + 1, last_row),
+                values=chart_range(sheet.name, 1, first_row + 1, last_row),
+                text_categories=not all(isinstance(label, int) for label, _ in counts),
+                horizontal=horizontal,
+                anchor=(first_row, 3),
+                size=(520, height),
+            )
         )
-        chart.set_title({"name": title})
-        chart.set_legend({"none": True})
-        chart.set_size({"width": 520, "height": height})
-        worksheet.insert_chart(first_row, 3, chart)
     return first_row + max(len(counts) + 2, ceil(height / _CHART_ROW_PX) + 1)
 
 
