@@ -34,6 +34,9 @@ STYLE_LINK = 5
 """Excel's built-in "Hyperlink" cell style."""
 
 MAX_URL_CHARS = 2079
+BAR_COLOUR = "4472C4"
+"""Chart bars: an explicit colour, since the package has no theme to take one from."""
+GRID_COLOUR = "D9D9D9"
 """Excel ignores hyperlinks with longer URLs."""
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -176,7 +179,9 @@ class BarChart:
             '<c:overlay val="0"/></c:title><c:autoTitleDeleted val="0"/><c:plotArea><c:layout/><c:barChart>'
             f'<c:barDir val="{"bar" if self.horizontal else "col"}"/><c:grouping val="clustered"/>'
             '<c:varyColors val="0"/>'
-            f'<c:ser><c:idx val="0"/><c:order val="0"/><c:tx><c:v>{title}</c:v></c:tx><c:invertIfNegative val="0"/>'
+            f'<c:ser><c:idx val="0"/><c:order val="0"/><c:tx><c:v>{title}</c:v></c:tx>'
+            # explicit colours: without a theme part, theme-coloured bars render invisible in LibreOffice
+            f'<c:spPr><a:solidFill><a:srgbClr val="{BAR_COLOUR}"/></a:solidFill></c:spPr><c:invertIfNegative val="0"/>'
             '<c:dLbls><c:showLegendKey val="0"/><c:showVal val="1"/><c:showCatName val="0"/>'
             '<c:showSerName val="0"/><c:showPercent val="0"/><c:showBubbleSize val="0"/></c:dLbls>'
             f"<c:cat><c:{ref}><c:f>{escape(self.categories)}</c:f></c:{ref}></c:cat>"
@@ -187,7 +192,8 @@ class BarChart:
             '<c:tickLblPos val="nextTo"/><c:crossAx val="50010002"/><c:crosses val="autoZero"/><c:auto val="1"/>'
             '<c:lblAlgn val="ctr"/><c:lblOffset val="100"/></c:catAx>'
             '<c:valAx><c:axId val="50010002"/><c:scaling><c:orientation val="minMax"/></c:scaling>'
-            f'<c:delete val="0"/><c:axPos val="{val_pos}"/><c:majorGridlines/>'
+            f'<c:delete val="0"/><c:axPos val="{val_pos}"/><c:majorGridlines><c:spPr><a:ln w="9525">'
+            f'<a:solidFill><a:srgbClr val="{GRID_COLOUR}"/></a:solidFill></a:ln></c:spPr></c:majorGridlines>'
             '<c:numFmt formatCode="General" sourceLinked="1"/><c:tickLblPos val="nextTo"/>'
             '<c:crossAx val="50010001"/><c:crosses val="autoZero"/><c:crossBetween val="between"/></c:valAx>'
             '</c:plotArea><c:plotVisOnly val="1"/><c:dispBlanksAs val="gap"/></c:chart></c:chartSpace>'
