@@ -6,11 +6,14 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
 from blocks import JiraCredentials
+from blocks.credentials import JIRA_RATE_LIMIT
 from clients.http import AtlassianError
 from sandbox.app import Sandbox
 
@@ -31,10 +34,7 @@ def test_auto_deployment_follows_the_host(url: str, expected: str) -> None:
 
 
 def test_explicit_deployment_wins() -> None:
-    assert (
-        JiraCredentials(url="http://127.0.0.1", token=SECRET, deployment="cloud").resolved_deployment()
-        == "cloud"
-    )
+    assert JiraCredentials(url="http://127.0.0.1", token=SECRET, deployment="cloud").resolved_deployment() == "cloud"
 
 
 def test_round_trip_keeps_the_secret_out_of_sight(caplog: pytest.LogCaptureFixture) -> None:
@@ -64,9 +64,7 @@ def test_round_trip_keeps_the_secret_out_of_sight(caplog: pytest.LogCaptureFixtu
 
 def test_bearer_and_basic_auth_reach_the_site(dc_sandbox: Sandbox) -> None:
     bearer = JiraCredentials(url=dc_sandbox.url, token="sandbox-token").get_client()
-    basic = JiraCredentials(
-        url=dc_sandbox.url, username="demo@example.com", token="sandbox-token"
-    ).get_client()
+    basic = JiraCredentials(url=dc_sandbox.url, username="demo@example.com", token="sandbox-token").get_client()
     wrong = JiraCredentials(url=dc_sandbox.url, username="demo@example.com", token=SECRET).get_client()
     try:
         assert bearer.myself()["displayName"] == basic.myself()["displayName"] == "Demo Admin"
@@ -77,3 +75,18 @@ def test_bearer_and_basic_auth_reach_the_site(dc_sandbox: Sandbox) -> None:
     finally:
         for client in (bearer, basic, wrong):
             client.close()
+
+
+def test_every_jira_request_takes_a_slot_of_the_shared_rate_limit(cloud_site: Sandbox, tmp_path: Path) -> None:
+    from flows.jira_export import jira_export
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(JIRA_RATE_LIMIT, limit=10_000, slot_decay_per_second=0.01)
+        try:
+            result = jira_export(root_tickets=["DEMO-1"], output_dir=str(tmp_path))
+            limit = client.read_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
+        finally:
+            client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
+    jira_requests = len(cloud_site.state.log.matching("/rest/"))
+    assert jira_requests == result["requests"] > 0
+    assert limit.active_slots >= jira_requests - 1  # slots decay slowly: each request took one

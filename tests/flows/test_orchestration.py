@@ -28,6 +28,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 
+from blocks.credentials import JIRA_RATE_LIMIT
 from deployments.setup import POOL, QUEUES, SetupOptions, setup
 from flows.confluence_table_sync import confluence_table_sync
 from flows.jira_export import jira_export
@@ -155,6 +156,8 @@ def inbox_deployments() -> Iterator[dict[str, UUID]]:
         ).apply(),
     }
     yield ids
+    with get_client(sync_client=True) as client:  # later tests must not be rate limited by this module's setup
+        client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
 
 
 def runs_of(deployment_id: UUID) -> list[FlowRun]:
