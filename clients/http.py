@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.before_request = before_request
+        self._count_lock = threading.Lock()
         self.requests_made = 0
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -153,14 +155,13 @@ class ApiClient:
         for attempt in range(1, self.retry.attempts + 1):
             if self.before_request is not None:
                 self.before_request()
-            self.requests_made += 1
+            with self._count_lock:  # pages of one level are fetched from several threads
+                self.requests_made += 1
             try:
                 response = self._http.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
                 if attempt == self.retry.attempts:
-                    raise TransientError(
-                        self.service, method, path, None, f"{type(exc).__name__}: {exc}"
-                    ) from exc
+                    raise TransientError(self.service, method, path, None, f"{type(exc).__name__}: {exc}") from exc
                 delay = self.retry.delay(attempt, None)
                 log.warning(
                     "%s %s %s: %s; retry %d in %.1fs",
