@@ -1,0 +1,64 @@
+"""``atlasflow configure``: blocks from a YAML file, secrets only from the environment, idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prefect.blocks.notifications import MattermostWebhook
+
+from atlasflow.cli import main
+from atlasflow.configure import ConfigError, configure
+from blocks import ConfluenceCredentials, JiraCredentials
+
+CONFIG = """
+jira:
+  block: cfg-jira
+  url: https://acme.atlassian.net
+  username: me@acme.com
+  token_env: CFG_JIRA_TOKEN
+confluence:
+  block: cfg-confluence
+  url: https://confluence.acme.com
+  token_env: CFG_CONFLUENCE_TOKEN
+mattermost:
+  block: cfg-mattermost
+  hostname: chat.acme.com
+  token_env: CFG_HOOK
+  channels: [reports]
+"""
+
+
+def test_blocks_are_created_then_updated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("CFG_JIRA_TOKEN", "jira-secret-1")
+    monkeypatch.setenv("CFG_CONFLUENCE_TOKEN", "pat-secret")
+    monkeypatch.setenv("CFG_HOOK", "hooksecret")
+    saved = configure(path)
+    assert sorted(saved) == [
+        "atlasflow-confluence-credentials/cfg-confluence",
+        "atlasflow-jira-credentials/cfg-jira",
+        "mattermost-webhook/cfg-mattermost",
+    ]
+    jira = JiraCredentials.load("cfg-jira")
+    assert jira.resolved_deployment() == "cloud" and jira.token.get_secret_value() == "jira-secret-1"
+    confluence = ConfluenceCredentials.load("cfg-confluence")
+    assert confluence.username is None and confluence.resolved_deployment() == "datacenter"
+    hook = MattermostWebhook.load("cfg-mattermost")
+    assert (hook.secure, hook.port, hook.channels) == (True, 443, ["reports"])
+
+    monkeypatch.setenv("CFG_JIRA_TOKEN", "jira-secret-2")
+    configure(path)  # run again: updated in place, nothing duplicated
+    assert JiraCredentials.load("cfg-jira").token.get_secret_value() == "jira-secret-2"
+
+
+def test_a_missing_secret_is_named_and_nothing_is_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("jira:\n  block: cfg-missing\n  url: https://jira.acme.com\n  token_env: CFG_NOT_SET_ANYWHERE\n")
+    with pytest.raises(ConfigError, match="CFG_NOT_SET_ANYWHERE"):
+        configure(path)
+    assert main(["configure", "--file", str(path)]) == 2
+    assert "CFG_NOT_SET_ANYWHERE" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="Unable to find block document"):
+        JiraCredentials.load("cfg-missing")
