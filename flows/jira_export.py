@@ -6,6 +6,7 @@ import hashlib
 import re
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,21 +62,45 @@ def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> lis
 
 @task(cache_policy=NONE, timeout_seconds=600)
 def compare(
-    rows: list[ExportRow], extra_columns: list[str], compare_to: str | None, store: SnapshotStore, scope: str
+    rows: list[ExportRow], extra_columns: list[str], compare_to: str | None, previous: Snapshot | None
 ) -> tuple[Snapshot, ChangeReport | None, str | None]:
-    """This export's snapshot, and what changed since ``compare_to`` (or why nothing is compared)."""
+    """This export's snapshot, and what changed since ``compare_to`` (or why nothing is compared).
+
+    ``previous`` is the stored snapshot of the scope, read while Jira was being walked.
+    """
     snapshot = build_snapshot(rows, extra_columns)
     if compare_to is None or compare_to.lower() == "none":
         return snapshot, None, None
     if compare_to.lower() == "previous":
-        old = store.load(scope)
-        if old is None:
+        if previous is None:
             return snapshot, None, "first export of this scope: nothing to compare with"
+        old = previous
     else:
         if not Path(compare_to).is_file():
             raise FileNotFoundError(f"compare_to: no workbook at {compare_to}")
         old = build_snapshot(read_export_rows(Path(compare_to)), extra_columns)
     return snapshot, diff_snapshots(old, snapshot), None
+
+
+def walk(walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool) -> list[Node]:
+    """The roots and, when ``follow``, every level below them down to ``max_depth``, one search per level."""
+    logger = get_run_logger()
+    nodes = list(roots)
+    seen = {n.key for n in nodes}
+    frontier = nodes if follow else []
+    level = 0
+    while frontier and (max_depth is None or level < max_depth):
+        level += 1
+        frontier = fetch_level(walker, opaque(frontier), opaque(seen))
+        nodes.extend(frontier)
+        logger.info(
+            "level %d: %d issue(s), %d in all, %d requests so far",
+            level,
+            len(frontier),
+            len(nodes),
+            walker.client.requests_made,
+        )
+    return nodes
 
 
 @task(cache_policy=NONE, timeout_seconds=1800)
@@ -142,36 +167,28 @@ def jira_export(
     client = jira_client(jira_block)
     try:
         extra = client.resolve_fields(fields or [])
-        walker = TreeWalker(client, extra, include_links=include_links)
-        nodes = fetch_roots(walker, root_tickets, project_key, jql)
-        logger.info("level 0: %d issue(s) for %s", len(nodes), query)
-        seen = {n.key for n in nodes}
-        frontier = nodes if not project_key else []
-        level = 0
-        while frontier and (max_depth is None or level < max_depth):
-            level += 1
-            frontier = fetch_level(walker, opaque(frontier), opaque(seen))
-            nodes.extend(frontier)
-            logger.info(
-                "level %d: %d issue(s), %d in all, %d requests so far",
-                level,
-                len(frontier),
-                len(nodes),
-                client.requests_made,
-            )
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        path = Path(output_dir).resolve() / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows = [walker.to_row(n) for n in nodes]
-        columns = list(walker.extra_fields)
+        columns = list(extra)
         store = SnapshotStore.for_export(output_dir, snapshot_block)
         scope = scope_id(
             {"site": client.api.base_url, "query": query, "fields": columns, "depth": max_depth, "links": include_links}
         )
-        snapshot, changes, note = compare(opaque(rows), columns, compare_to, store, scope)
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            # the previous snapshot is read while Jira is walked
+            previous = reader.submit(store.load, scope) if str(compare_to).lower() == "previous" else None
+            walker = TreeWalker(client, extra, include_links=include_links)
+            roots = fetch_roots(walker, root_tickets, project_key, jql)
+            logger.info("level 0: %d issue(s) for %s", len(roots), query)
+            nodes = walk(walker, roots, max_depth, follow=not project_key)
+            rows = [walker.to_row(n) for n in nodes]
+            snapshot, changes, note = compare(
+                opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
+            )
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        path = Path(output_dir).resolve() / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
+        path.parent.mkdir(parents=True, exist_ok=True)
         browse = client.api.base_url + "/browse/"
         links = write_workbook(opaque(rows), path, columns, query, browse, opaque(changes), note)
-        store.save(scope, snapshot)
+        store.save(scope, snapshot)  # only once the workbook is complete
         result = {
             "path": str(path),
             "scope": query,
