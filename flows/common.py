@@ -120,26 +120,45 @@ def _redact(text: str, block: Block) -> str:
     return text
 
 
-def notify_end(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
-    """State hook: post how the run ended. A failing notification is logged, never raised."""
+def post(reference: str, subject: str, body: str) -> bool:
+    """Post through the notification block ``reference`` (``slug/name``).
+
+    A failure is logged (with the block's secrets redacted) and answered ``False``, never raised: a job's
+    outcome does not depend on its notification.
+    """
     try:
-        reference = notifier_reference()
-        if not reference:
-            log.info("no notifier configured (%s); not posting", NOTIFIER_VARIABLE)
-            return
         notifier = Block.load(reference)
-        if not isinstance(notifier, NotificationBlock):
-            log.warning("block %s is not a notification block; not posting", reference)
-            return
     except Exception as exc:
         log.warning("notification skipped: %s: %s", type(exc).__name__, exc)
-        return
+        return False
+    if not isinstance(notifier, NotificationBlock):
+        log.warning("block %s is not a notification block; not posting", reference)
+        return False
     try:
-        subject, body = job_message(flow, flow_run, state)
         with notifier.raise_on_failure():
             notifier.notify(body, subject)  # type: ignore[unused-coroutine]
     except Exception as exc:
         log.warning("notification failed: %s: %s", type(exc).__name__, _redact(str(exc), notifier))
+        return False
+    return True
+
+
+def notify_end(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """State hook: post how the run ended. A failing notification is logged, never raised."""
+    try:
+        reference = notifier_reference()
+    except Exception as exc:
+        log.warning("notification skipped: %s: %s", type(exc).__name__, exc)
+        return
+    if not reference:
+        log.info("no notifier configured (%s); not posting", NOTIFIER_VARIABLE)
+        return
+    try:
+        subject, body = job_message(flow, flow_run, state)
+    except Exception as exc:
+        log.warning("notification skipped: %s: %s", type(exc).__name__, exc)
+        return
+    post(reference, subject, body)
 
 
 def job_hooks() -> dict[str, Any]:

@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.blocks.core import Block
-from prefect.blocks.notifications import NotificationBlock
 from prefect.cache_policies import NONE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -32,7 +30,7 @@ from prefect.variables import Variable
 
 from blocks import confluence_client
 from clients.confluence import ConfluenceClient, Page
-from flows.common import JOB_FLOWS, job_hooks, opaque, remote_task, table_ref
+from flows.common import JOB_FLOWS, job_hooks, opaque, post, remote_task, table_ref
 from formats.confluence_tables import MergeResult, merge_rows
 from formats.messages import fit_post, inert
 
@@ -145,20 +143,9 @@ def digest(rows: list[dict[str, Any]], since: datetime | None) -> tuple[str, str
 
 def post_digest(notifier_block: str | None, subject: str, body: str) -> bool:
     """Post the digest; a failure is logged, never raised (the rows are on the page already)."""
-    logger = get_run_logger()
     if not notifier_block:
         return False
-    reference = notifier_block if "/" in notifier_block else f"mattermost-webhook/{notifier_block}"
-    try:
-        notifier = Block.load(reference)
-        if not isinstance(notifier, NotificationBlock):
-            raise TypeError(f"{reference} is not a notification block")
-        with notifier.raise_on_failure():
-            notifier.notify(body, subject)  # type: ignore[unused-coroutine]
-    except Exception as exc:
-        logger.warning("digest not posted: %s", type(exc).__name__)
-        return False
-    return True
+    return post(notifier_block if "/" in notifier_block else f"mattermost-webhook/{notifier_block}", subject, body)
 
 
 @flow(name="report-results", **job_hooks())
