@@ -19,13 +19,13 @@ from pathlib import Path
 
 from bench_export import client_for
 
-from clients.jira_tree import Node, TreeWalker
-from flows.snapshots import SnapshotStore, build_snapshot
-from formats.changes import describe_changes, diff_snapshots
-from formats.excel import write_export_workbook
-from sandbox.app import Sandbox
-from sandbox.core import Faults
-from sandbox.jira_data import JiraSite
+from atlasflow.export.tree import Node, TreeWalker
+from atlasflow.flows.snapshots import SnapshotStore, build_snapshot
+from atlasflow.formats.changes import describe_changes, diff_snapshots
+from atlasflow.formats.excel import write_export_workbook
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.core import Faults
+from atlasflow.sandbox.jira_data import JiraSite
 
 TARGET = 0.10
 

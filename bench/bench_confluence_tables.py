@@ -22,10 +22,10 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clients.confluence import ConfluenceClient
-from clients.http import ApiClient
-from formats.confluence_tables import merge_rows, read_table
-from sandbox.app import Sandbox
+from atlasflow.clients.confluence import ConfluenceClient
+from atlasflow.clients.http import ApiClient
+from atlasflow.formats.confluence_tables import merge_rows, read_table
+from atlasflow.sandbox.app import Sandbox
 
 T = TypeVar("T")
 HEADER = ["Key", "Summary", "Status", "Assignee", "Priority", "Created", "Link", "Notes"]

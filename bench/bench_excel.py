@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from formats.records import ExportRow
+from atlasflow.formats.records import ExportRow
 
 SPEEDUP_TARGET = 3.0
 MEMORY_TARGET = 0.25
@@ -106,7 +106,7 @@ def generate_rows(count: int, seed: int) -> Iterator[ExportRow]:
 
 
 def _run_ours(count: int, seed: int, out: Path) -> None:
-    from formats.excel import write_export_workbook
+    from atlasflow.formats.excel import write_export_workbook
 
     write_export_workbook(
         out,
@@ -155,7 +155,7 @@ def _run_pandas(count: int, seed: int, out: Path) -> None:
 
 def _child(method: str, count: int, seed: int, out: Path) -> None:
     """Run one method and print its figures as JSON; imports happen before the clock starts."""
-    importlib.import_module("formats.excel" if method == "ours" else "pandas")
+    importlib.import_module("atlasflow.formats.excel" if method == "ours" else "pandas")
     cpu_before, started = _cpu_seconds(), time.perf_counter()
     (_run_ours if method == "ours" else _run_pandas)(count, seed, out)
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
@@ -179,7 +179,7 @@ def _measure(method: str, count: int, seed: int, directory: Path) -> dict[str, f
 
 def _measure_diff(count: int, seed: int) -> tuple[float, str]:
     """Time ``diff_snapshots`` on two snapshots of ``count`` issues, ~10% of them changed."""
-    from formats.changes import describe_changes, diff_snapshots, snapshot_of
+    from atlasflow.formats.changes import describe_changes, diff_snapshots, snapshot_of
 
     old = {row.key: snapshot_of(row, EXTRA_COLUMNS) for row in generate_rows(count, seed)}
     rng = random.Random(seed + 1)

@@ -14,12 +14,12 @@ import math
 import time
 from collections import deque
 
-from clients.http import ApiClient
-from clients.jira import JiraClient
-from clients.jira_tree import Node, TreeWalker
-from sandbox.app import Sandbox
-from sandbox.core import Faults
-from sandbox.jira_data import JiraSite, iter_tree
+from atlasflow.clients.http import ApiClient
+from atlasflow.clients.jira import JiraClient
+from atlasflow.export.tree import Node, TreeWalker
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.core import Faults
+from atlasflow.sandbox.jira_data import JiraSite, iter_tree
 
 FIELDS = ["summary", "issuetype", "status", "priority", "assignee", "created", "updated", "parent"]
 

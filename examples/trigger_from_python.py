@@ -17,10 +17,10 @@ import os
 from prefect.deployments import run_deployment
 
 from atlasflow.demo import JIRA_BLOCK, MATTERMOST_BLOCK, save_sandbox_blocks
-from flows.common import NOTIFIER_ENV
-from flows.jira_export import jira_export
-from flows.jira_maintenance import jira_bulk_update, jira_delete_issues, jira_permissions_check
-from sandbox.app import Sandbox
+from atlasflow.flows.common import NOTIFIER_ENV
+from atlasflow.flows.jira_export import jira_export
+from atlasflow.flows.jira_maintenance import jira_bulk_update, jira_delete_issues, jira_permissions_check
+from atlasflow.sandbox.app import Sandbox
 
 
 def direct() -> None:

@@ -10,19 +10,19 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from atlasflow.sandbox.app import Sandbox
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = REPO_ROOT.parent / "shared" / "reference" / "atlassian-samples"
+SAMPLES = REPO_ROOT / "tests" / "samples"
 
 
 @pytest.fixture(params=["cloud", "datacenter"])
 def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """A fresh sandbox per test, once in Cloud and once in Data Center mode."""
-    from sandbox.app import Sandbox
+    from atlasflow.sandbox.app import Sandbox
 
     with Sandbox(mode=request.param) as sb:
         yield sb
@@ -30,7 +30,7 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def cloud_sandbox() -> Iterator[Sandbox]:
-    from sandbox.app import Sandbox
+    from atlasflow.sandbox.app import Sandbox
 
     with Sandbox(mode="cloud") as sb:
         yield sb
@@ -38,7 +38,7 @@ def cloud_sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def dc_sandbox() -> Iterator[Sandbox]:
-    from sandbox.app import Sandbox
+    from atlasflow.sandbox.app import Sandbox
 
     with Sandbox(mode="datacenter") as sb:
         yield sb
@@ -46,7 +46,7 @@ def dc_sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    """The real Atlassian/Mattermost response samples beside the repository."""
+    """The recorded Atlassian/Mattermost response samples (``tests/samples``, sources in SOURCES.md)."""
     if not SAMPLES.is_dir():
         pytest.fail(f"reference samples not found at {SAMPLES}")
     return SAMPLES

@@ -9,7 +9,7 @@ from helpers import running_site
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
-from sandbox.app import Sandbox
+from atlasflow.sandbox.app import Sandbox
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,8 +10,8 @@ from openpyxl import load_workbook
 from prefect.variables import Variable
 
 from atlasflow.demo import save_sandbox_blocks
-from flows.common import NOTIFIER_VARIABLE
-from sandbox.app import Sandbox
+from atlasflow.flows.common import NOTIFIER_VARIABLE
+from atlasflow.sandbox.app import Sandbox
 
 
 @contextmanager

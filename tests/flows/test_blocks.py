@@ -12,10 +12,10 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
-from blocks import JiraCredentials
-from blocks.credentials import JIRA_RATE_LIMIT
-from clients.http import AtlassianError
-from sandbox.app import Sandbox
+from atlasflow.blocks import JiraCredentials
+from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
+from atlasflow.clients.http import AtlassianError
+from atlasflow.sandbox.app import Sandbox
 
 SECRET = "tok-RECOGNISABLE-0123456789"
 
@@ -78,7 +78,7 @@ def test_bearer_and_basic_auth_reach_the_site(dc_sandbox: Sandbox) -> None:
 
 
 def test_every_jira_request_takes_a_slot_of_the_shared_rate_limit(cloud_site: Sandbox, tmp_path: Path) -> None:
-    from flows.jira_export import jira_export
+    from atlasflow.flows.jira_export import jira_export
 
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(JIRA_RATE_LIMIT, limit=10_000, slot_decay_per_second=0.01)

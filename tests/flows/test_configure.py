@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from prefect.blocks.notifications import MattermostWebhook
 
+from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
 from atlasflow.cli import main
 from atlasflow.configure import ConfigError, configure
-from blocks import ConfluenceCredentials, JiraCredentials
 
 CONFIG = """
 jira:

@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from flows.confluence_table_sync import confluence_table_sync, read_confluence_table
-from formats.confluence_tables import read_table
-from sandbox.app import Sandbox
-from sandbox.confluence import (
+from atlasflow.flows.confluence_table_sync import confluence_table_sync, read_confluence_table
+from atlasflow.formats.confluence_tables import read_table
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.confluence import (
     BROKEN_PAGE_ID,
     COLLEAGUE_EDIT,
     EXPORT_SUMMARY_ID,
     NO_TABLES_ID,
     TEAM_ROSTER_ID,
 )
-from sandbox.core import Faults
+from atlasflow.sandbox.core import Faults
 
 NASTY = ["<script>alert(1)</script>", "a & b &amp; c", "]]> end", "\"double\" 'single'", "Ünïcödé ✓ 日本 🎉"]
 

@@ -9,8 +9,8 @@ from helpers import sheet_rows
 from openpyxl import load_workbook
 from prefect.filesystems import LocalFileSystem
 
-from flows.jira_export import jira_export
-from sandbox.app import Sandbox
+from atlasflow.flows.jira_export import jira_export
+from atlasflow.sandbox.app import Sandbox
 
 
 def export(tmp_path: Path, **kwargs: Any) -> dict[str, Any]:

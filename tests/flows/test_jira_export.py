@@ -10,9 +10,9 @@ import pytest
 from helpers import sheet_rows, workbook_data
 from openpyxl import load_workbook
 
-from flows.jira_export import jira_export
-from sandbox.app import Sandbox
-from sandbox.core import Faults
+from atlasflow.flows.jira_export import jira_export
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.core import Faults
 
 DEMO_1_TREE = {f"DEMO-{n}" for n in range(1, 30)}
 

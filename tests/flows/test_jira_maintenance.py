@@ -12,9 +12,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.objects import State
 from pydantic import SecretStr
 
-import flows.jira_maintenance as jm
-from blocks import JiraCredentials
-from flows.jira_maintenance import (
+import atlasflow.flows.jira_maintenance as jm
+from atlasflow.blocks import JiraCredentials
+from atlasflow.flows.jira_maintenance import (
     IssuesFailed,
     cell,
     jira_bulk_update,
@@ -22,8 +22,8 @@ from flows.jira_maintenance import (
     jira_permissions_check,
     same_value,
 )
-from sandbox.app import Sandbox
-from sandbox.core import Faults
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.core import Faults
 
 OPS = [f"OPS-{n}" for n in range(1, 21)]
 OPS_SUBTASKS = {"OPS-1": ["OPS-2", "OPS-3", "OPS-4"], "OPS-8": ["OPS-9", "OPS-10"], "OPS-14": ["OPS-15"]}

@@ -28,11 +28,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 
-from blocks.credentials import JIRA_RATE_LIMIT
-from deployments.setup import POOL, QUEUES, SetupOptions, setup
-from flows.confluence_table_sync import confluence_table_sync
-from flows.jira_export import jira_export
-from flows.job_inbox import (
+from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
+from atlasflow.deployments.setup import POOL, QUEUES, SetupOptions, setup
+from atlasflow.flows.confluence_table_sync import confluence_table_sync
+from atlasflow.flows.jira_export import jira_export
+from atlasflow.flows.job_inbox import (
     DEFAULT_JOB_MAP,
     PRIORITY_QUEUES,
     Rejected,
@@ -41,11 +41,11 @@ from flows.job_inbox import (
     run_job_inbox,
     start,
 )
-from flows.pipeline import NOT_RUNNABLE, pipeline
-from flows.shell_job import shell_job
-from formats.confluence_tables import read_table
-from sandbox.app import Sandbox
-from sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID
+from atlasflow.flows.pipeline import NOT_RUNNABLE, pipeline
+from atlasflow.flows.shell_job import shell_job
+from atlasflow.formats.confluence_tables import read_table
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID
 
 # --------------------------------------------------------------------------------------------------
 # Pipeline

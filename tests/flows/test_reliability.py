@@ -22,15 +22,15 @@ from openpyxl import load_workbook
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
-from blocks import ConfluenceCredentials, JiraCredentials
-from flows.confluence_table_sync import confluence_table_sync
-from flows.jira_export import jira_export
-from flows.report_results import report_results
-from formats.confluence_tables import read_table
-from sandbox.app import Sandbox
-from sandbox.confluence import EXPORT_SUMMARY_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
-from sandbox.core import ALL_PERMISSIONS, Account, Faults
-from sandbox.jira_data import JiraSite
+from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
+from atlasflow.flows.confluence_table_sync import confluence_table_sync
+from atlasflow.flows.jira_export import jira_export
+from atlasflow.flows.report_results import report_results
+from atlasflow.formats.confluence_tables import read_table
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
+from atlasflow.sandbox.core import ALL_PERMISSIONS, Account, Faults
+from atlasflow.sandbox.jira_data import JiraSite
 
 STORM = {"rate_429": 0.1, "rate_5xx": 0.15, "rate_drop": 0.05, "retry_after": 0}
 
@@ -99,7 +99,7 @@ def test_report_killed_at_each_step_converges_to_one_row_per_run(dc_site: Sandbo
     jira_export(root_tickets=["DEMO-404404"], output_dir=str(tmp_path), return_state=True)
     dc_site.state.faults = Faults(stall=step, stall_seconds=3)
     code = (
-        "from flows.report_results import report_results\n"
+        "from atlasflow.flows.report_results import report_results\n"
         f"report_results(confluence_page_id={JOB_RESULTS_ID!r}, watermark_variable={watermark!r}, "
         "settle_seconds=0)\n"
     )

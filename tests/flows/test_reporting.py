@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-import flows.report_results as report_module
-from blocks import ConfluenceCredentials
-from flows.confluence_table_sync import read_confluence_table
-from flows.jira_export import jira_export
-from flows.report_results import report_results
-from formats.confluence_tables import read_table
-from formats.messages import MATTERMOST_POST_LIMIT
-from sandbox.app import Sandbox
-from sandbox.confluence import JOB_RESULTS_ID, TEAM_ROSTER_ID
-from sandbox.core import Faults
+import atlasflow.flows.report_results as report_module
+from atlasflow.blocks import ConfluenceCredentials
+from atlasflow.flows.confluence_table_sync import read_confluence_table
+from atlasflow.flows.jira_export import jira_export
+from atlasflow.flows.report_results import report_results
+from atlasflow.formats.confluence_tables import read_table
+from atlasflow.formats.messages import MATTERMOST_POST_LIMIT
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.confluence import JOB_RESULTS_ID, TEAM_ROSTER_ID
+from atlasflow.sandbox.core import Faults
 
 
 def results_rows(sb: Sandbox) -> list[dict[str, str]]:

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from formats.changes import (
+from atlasflow.formats.changes import (
     ChangeReport,
     FieldChange,
     IssueChange,
@@ -15,7 +15,7 @@ from formats.changes import (
     natural_key,
     snapshot_of,
 )
-from formats.records import ExportRow
+from atlasflow.formats.records import ExportRow
 
 EXTRA = ("Story Points", "Due", "Labels")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from formats.confluence_tables import (
+from atlasflow.formats.confluence_tables import (
     CellChange,
     DuplicateKeys,
     KeyColumnMissing,
@@ -25,7 +25,7 @@ from formats.confluence_tables import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = REPO_ROOT.parent / "shared" / "reference" / "atlassian-samples"
+SAMPLES = REPO_ROOT / "tests" / "samples"
 
 
 def _sample_body(relative: str) -> str:

@@ -14,10 +14,10 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
-from formats import excel
-from formats.changes import describe_changes, diff_snapshots, snapshot_of
-from formats.excel import WorkbookStats, write_export_workbook
-from formats.records import ExportRow
+from atlasflow.formats import excel
+from atlasflow.formats.changes import describe_changes, diff_snapshots, snapshot_of
+from atlasflow.formats.excel import WorkbookStats, write_export_workbook
+from atlasflow.formats.records import ExportRow
 
 BROWSE = "https://acme.atlassian.net/browse/"
 PARIS = timezone(timedelta(hours=2))

@@ -7,8 +7,8 @@ import re
 import httpx
 import pytest
 
-from formats.messages import MATTERMOST_POST_LIMIT, describe_figures, fit_post, inert
-from sandbox.app import Sandbox
+from atlasflow.formats.messages import MATTERMOST_POST_LIMIT, describe_figures, fit_post, inert
+from atlasflow.sandbox.app import Sandbox
 
 MENTION = re.compile(r"(?<![\w@])@(channel|all|here|[a-z][\w.-]*)", re.IGNORECASE)
 

@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from formats import xlsx_stream
-from formats.xlsx_stream import (
+from atlasflow.formats import xlsx_stream
+from atlasflow.formats.xlsx_stream import (
     MAX_URL_CHARS,
     STYLE_DATE,
     STYLE_DATETIME,

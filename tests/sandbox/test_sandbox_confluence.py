@@ -10,7 +10,7 @@ from atlassian import Confluence
 from atlassian.errors import ApiError
 from requests import HTTPError
 
-from sandbox.confluence import (
+from atlasflow.sandbox.confluence import (
     BROKEN_PAGE_ID,
     EXPORT_SUMMARY_ID,
     HOME_PAGE_ID,
@@ -23,7 +23,7 @@ from sandbox.confluence import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from atlasflow.sandbox.app import Sandbox
 
 DEMO = ("demo@example.com", "sandbox-token")
 VIEWER = ("viewer@example.com", "viewer-token")

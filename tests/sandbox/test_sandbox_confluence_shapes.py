@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from sandbox.confluence import EXPORT_SUMMARY_ID, TEAM_ROSTER_ID
+from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, TEAM_ROSTER_ID
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from atlasflow.sandbox.app import Sandbox
 
 DEMO = ("demo@example.com", "sandbox-token")
 

@@ -13,9 +13,9 @@ import requests
 from atlassian import Jira
 from requests import HTTPError
 
-from sandbox.app import Sandbox
-from sandbox.core import Faults, Mode
-from sandbox.jira_data import JiraSite, iter_tree
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.core import Faults, Mode
+from atlasflow.sandbox.jira_data import JiraSite, iter_tree
 
 DEMO = ("demo@example.com", "sandbox-token")
 VIEWER = ("viewer@example.com", "viewer-token")

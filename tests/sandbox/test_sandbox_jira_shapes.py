@@ -1,5 +1,5 @@
 """Sandbox Jira responses have the structure of real ones: recursive key sets and JSON types of the
-samples in ``shared/reference/atlassian-samples`` (values ignored).
+samples in ``tests/samples`` (values ignored).
 
 Every sample key must exist in the sandbox's answer with a compatible type, except the documented
 omissions below (fields the sandbox does not model, and oddities of the OpenAPI examples). ``null`` is
@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from sandbox.app import Sandbox
+from atlasflow.sandbox.app import Sandbox
 
 DEMO = ("demo@example.com", "sandbox-token")
 

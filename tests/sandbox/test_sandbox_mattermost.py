@@ -10,10 +10,10 @@ import requests
 from prefect.blocks.notifications import MattermostWebhook
 from pydantic import SecretStr
 
-from sandbox.mattermost import MAX_POST_RUNES
+from atlasflow.sandbox.mattermost import MAX_POST_RUNES
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from atlasflow.sandbox.app import Sandbox
 
 
 def hook(sb: Sandbox, payload: dict[str, Any]) -> requests.Response:

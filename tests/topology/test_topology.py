@@ -45,8 +45,8 @@ from prefect.deployments import run_deployment
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.states import Scheduled
 
-from deployments.setup import POOL, QUEUES, ensure_crash_detection, ensure_pool
-from flows.job_inbox import DEFAULT_JOB_MAP
+from atlasflow.deployments.setup import POOL, QUEUES, ensure_crash_detection, ensure_pool
+from atlasflow.flows.job_inbox import DEFAULT_JOB_MAP
 
 pytestmark = pytest.mark.topology
 

@@ -1,5 +1,0 @@
-"""Prefect blocks: what atlasflow connects to."""
-
-from blocks.credentials import ConfluenceCredentials, JiraCredentials, confluence_client, jira_client
-
-__all__ = ["ConfluenceCredentials", "JiraCredentials", "confluence_client", "jira_client"]

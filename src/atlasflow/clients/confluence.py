@@ -1,0 +1,135 @@
+"""Confluence REST (v1 content API) client: read a page's storage body, write it version-checked.
+
+The block's URL is the site base: ``https://acme.atlassian.net/wiki`` on Cloud, ``https://confluence.acme.com``
+on Data Center; the content API sits at ``/rest/api/content`` below both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from atlasflow.clients.http import ApiClient, AtlassianError
+
+T = TypeVar("T")
+
+EXPAND = "body.storage,version,space"
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page as read: its version is what a write must increment."""
+
+    id: str
+    title: str
+    version: int
+    body: str
+    space_key: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Page:
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title", "")),
+            version=int(data["version"]["number"]),
+            body=str(data["body"]["storage"]["value"]),
+            space_key=(data.get("space") or {}).get("key"),
+        )
+
+
+class VersionConflict(AtlassianError):
+    """Someone else wrote the page between our read and our write (409)."""
+
+
+@dataclass(frozen=True)
+class EditOutcome(Generic[T]):
+    """What :meth:`ConfluenceClient.edit_page` did.
+
+    Attributes:
+        page: The page as it now is (as written, or as read when nothing changed).
+        result: What the edit function returned alongside the body, from the attempt that counted.
+        written: Whether a new version was written.
+        attempts: Reads it took (more than one after concurrent edits).
+    """
+
+    page: Page
+    result: T
+    written: bool
+    attempts: int
+
+
+class ConfluenceClient:
+    """Talks to one Confluence site."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    @property
+    def requests_made(self) -> int:
+        return self.api.requests_made
+
+    def close(self) -> None:
+        self.api.close()
+
+    def get_page(self, page_id: str) -> Page:
+        """Read a page with its storage body and version.
+
+        Raises:
+            AtlassianError: 404 when the page does not exist or may not be seen.
+        """
+        return Page.from_json(self.api.get_json(f"/rest/api/content/{page_id}", {"expand": EXPAND}))
+
+    def find_page(self, space_key: str, title: str) -> Page | None:
+        body = self.api.get_json(
+            "/rest/api/content", {"spaceKey": space_key, "title": title, "expand": EXPAND}
+        )
+        results = body.get("results") or []
+        return Page.from_json(results[0]) if results else None
+
+    def put_page(self, page: Page, body: str, message: str = "") -> Page:
+        """Write ``body`` as the version after ``page.version``.
+
+        Raises:
+            VersionConflict: The page moved on since ``page`` was read.
+        """
+        path = f"/rest/api/content/{page.id}"
+        payload = {
+            "id": page.id,
+            "type": "page",
+            "title": page.title,
+            "version": {"number": page.version + 1, "message": message},
+            "body": {"storage": {"value": body, "representation": "storage"}},
+        }
+        response = self.api.request("PUT", path, json=payload, ok=(409,))
+        if response.status_code == 409:
+            raise VersionConflict("Confluence", "PUT", path, 409, response.text[:300])
+        return Page.from_json({**response.json(), "body": {"storage": {"value": body}}})
+
+    def edit_page(
+        self,
+        page_id: str,
+        edit: Callable[[Page], tuple[str | None, T]],
+        *,
+        message: str = "",
+        attempts: int = 5,
+    ) -> EditOutcome[T]:
+        """Read, edit and write a page without losing anyone else's edit.
+
+        ``edit`` gets the page as read and returns ``(new body or None when nothing changes, result)``.
+        On a version conflict the page is read again and ``edit`` runs again on the newer page.
+
+        Raises:
+            VersionConflict: Still conflicting after ``attempts`` reads.
+        """
+        for attempt in range(1, attempts + 1):
+            page = self.get_page(page_id)
+            body, result = edit(page)
+            if body is None or body == page.body:
+                return EditOutcome(page, result, written=False, attempts=attempt)
+            try:
+                return EditOutcome(self.put_page(page, body, message), result, written=True, attempts=attempt)
+            except VersionConflict:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")

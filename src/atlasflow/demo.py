@@ -1,0 +1,94 @@
+"""``atlasflow demo``: the main jobs end to end against the local sandbox and Prefect's local server.
+
+Export a Jira hierarchy to Excel, sync the exported issues into a Confluence table, then report every run
+into the results table and to Mattermost. Blocks are saved under ``sandbox-*`` names so that real blocks
+are never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect.blocks.notifications import MattermostWebhook
+from pydantic import SecretStr
+
+from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
+from atlasflow.flows.common import NOTIFIER_ENV
+from atlasflow.formats.confluence_tables import read_table
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_RESULTS_ID
+
+JIRA_BLOCK = "sandbox-jira"
+CONFLUENCE_BLOCK = "sandbox-confluence"
+MATTERMOST_BLOCK = "sandbox-mattermost"
+DEMO_USER, DEMO_TOKEN = "demo@example.com", "sandbox-token"
+
+
+def save_sandbox_blocks(sb: Sandbox, prefix: str = "sandbox-") -> None:
+    """Blocks ``{prefix}jira``, ``{prefix}confluence`` and ``{prefix}mattermost`` pointing at the sandbox."""
+    JiraCredentials(
+        url=sb.jira_url, username=DEMO_USER, token=SecretStr(DEMO_TOKEN), deployment=sb.mode, timeout_seconds=10
+    ).save(f"{prefix}jira", overwrite=True)
+    ConfluenceCredentials(
+        url=sb.confluence_url, username=DEMO_USER, token=SecretStr(DEMO_TOKEN), deployment=sb.mode, timeout_seconds=10
+    ).save(f"{prefix}confluence", overwrite=True)
+    port = int(sb.url.rsplit(":", 1)[1])
+    MattermostWebhook(
+        hostname="127.0.0.1", port=port, token=SecretStr(sb.mattermost.hook_token), secure=False, botname="atlasflow"
+    ).save(f"{prefix}mattermost", overwrite=True)
+
+
+def run_demo(output_dir: Path, mode: str = "cloud") -> int:
+    from atlasflow.flows.confluence_table_sync import confluence_table_sync
+    from atlasflow.flows.jira_export import jira_export
+    from atlasflow.flows.report_results import report_results
+
+    with Sandbox(mode=mode) as sb:  # type: ignore[arg-type]
+        print(f"sandbox ({mode}) on {sb.url}", flush=True)
+        save_sandbox_blocks(sb)
+        os.environ[NOTIFIER_ENV] = f"mattermost-webhook/{MATTERMOST_BLOCK}"
+        export = jira_export(
+            root_tickets=["DEMO-1"],
+            fields=["Story Points", "Team"],
+            include_links=True,
+            output_dir=str(output_dir),
+            jira_block=JIRA_BLOCK,
+        )
+        sync = confluence_table_sync(
+            page_id=EXPORT_SUMMARY_ID,
+            table="Exported tickets",
+            key_column="Key",
+            source=export["path"],
+            sheet="Child Issues",
+            columns=["Summary", "Status", "Assignee"],
+            confluence_block=CONFLUENCE_BLOCK,
+        )
+        report = report_results(
+            confluence_page_id=JOB_RESULTS_ID,
+            table="Results",
+            notifier_block=f"mattermost-webhook/{MATTERMOST_BLOCK}",
+            confluence_block=CONFLUENCE_BLOCK,
+            watermark_variable="atlasflow_demo_report_watermark",
+            settle_seconds=0,
+        )
+        assert sb.confluence is not None
+        results = read_table(sb.confluence.page(JOB_RESULTS_ID).body, "Results")
+        posts = sb.mattermost.posts
+    print()
+    print(f"Workbook:   {export['path']}")
+    print(f"            {export['issues']} issues by level {export['by_level']}, {export['requests']} Jira requests")
+    print(
+        f"Confluence: page {EXPORT_SUMMARY_ID} 'Exported tickets': {sync['added']} added, "
+        f"{sync['updated']} updated (version {sync['version']})"
+    )
+    print(
+        f"            page {JOB_RESULTS_ID} 'Results' table now holds {len(results.rows)} run(s) "
+        f"({report['added']} added by this report):"
+    )
+    for row in results.rows:
+        print(f"              {row['Job']:<24} {row['State']:<10} {row['Duration']:>8}  {row['Run ID']}")
+    print(f"Mattermost: {len(posts)} post(s) to the sandbox webhook:")
+    for post in posts:
+        print("              " + (post.text or "").splitlines()[0][:100])
+    return 0

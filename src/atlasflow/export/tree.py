@@ -1,0 +1,256 @@
+"""Walk issue hierarchies one level per search: roots, then the children of a whole level at once.
+
+Cloud links epics, stories and sub-tasks through ``parent``. Data Center links sub-tasks through ``parent``
+and epic children through the "Epic Link" custom field. Optional issue links add linked issues as
+children. Every issue is visited once, whatever cycles the links form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from atlasflow.clients.jira import JiraClient, chunks, quote_jql
+from atlasflow.formats.changes import natural_key
+from atlasflow.formats.jira_values import adf_text, is_adf, object_name
+from atlasflow.formats.records import ExportRow
+
+BASE_FIELDS = (
+    "summary",
+    "issuetype",
+    "status",
+    "priority",
+    "assignee",
+    "created",
+    "updated",
+    "parent",
+    "subtasks",
+)
+#: Keys per ``parent in (...)`` / ``key in (...)`` clause (long JQL goes in a POST body).
+KEYS_PER_QUERY = 500
+
+
+@dataclass(slots=True)
+class Node:
+    """An issue as reached by the walk."""
+
+    issue: dict[str, Any]
+    parent: str | None = None
+    root: str | None = None
+    level: int = 0
+    relation: str | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.issue["key"])
+
+
+class TreeWalker:
+    """Fetches levels of a hierarchy with as few searches as the API allows.
+
+    Args:
+        client: The Jira client.
+        extra_fields: Extra columns: title as asked (name or id) → field id.
+        include_links: Follow issue links as well as the hierarchy.
+    """
+
+    def __init__(
+        self, client: JiraClient, extra_fields: dict[str, str], *, include_links: bool = False
+    ) -> None:
+        self.client = client
+        self.extra_fields = extra_fields
+        self.include_links = include_links
+        self.epic_link = client.epic_link_field() if client.deployment == "datacenter" else None
+        wanted = [*BASE_FIELDS, *extra_fields.values()]
+        if self.epic_link:
+            wanted.append(self.epic_link)
+        if include_links:
+            wanted.append("issuelinks")
+        self.fields = list(dict.fromkeys(wanted))
+
+    def fetch_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Issues by key (Jira answers 400 naming any key that does not exist)."""
+        queries = [
+            f"key in ({', '.join(quote_jql(k) for k in chunk)})" for chunk in chunks(keys, KEYS_PER_QUERY)
+        ]
+        return self.client.search_many(queries, self.fields)
+
+    def fetch_jql(self, jql: str) -> list[dict[str, Any]]:
+        return list(self.client.search(jql, self.fields))
+
+    def parent_key(self, issue: dict[str, Any]) -> str | None:
+        """The hierarchy parent of an issue: ``parent``, else (Data Center) its Epic Link."""
+        fields = issue.get("fields", {})
+        parent = fields.get("parent")
+        if parent:
+            return str(parent["key"])
+        if self.epic_link and fields.get(self.epic_link):
+            return str(fields[self.epic_link])
+        return None
+
+    def _hierarchy_queries(self, frontier: Sequence[Node]) -> list[str]:
+        queries = []
+        for chunk in chunks(list(frontier), KEYS_PER_QUERY):
+            clause = f"parent in ({_key_list(chunk)})"
+            epics = [n for n in chunk if _name(n.issue.get("fields", {}).get("issuetype")) == "Epic"]
+            if self.epic_link and epics:
+                clause = (
+                    f"{clause} OR cf[{self.epic_link.removeprefix('customfield_')}] in ({_key_list(epics)})"
+                )
+            queries.append(clause)
+        return queries
+
+    def children(self, frontier: Sequence[Node], seen: set[str]) -> list[Node]:
+        """The next level: every unseen issue below or linked from ``frontier``; marks them seen."""
+        by_key = {n.key: n for n in frontier}
+        found: dict[str, Node] = {}
+        parents = [n for n in frontier if may_have_children(n.issue)]
+        for issue in self.client.search_many(self._hierarchy_queries(parents), self.fields):
+            parent = self.parent_key(issue)
+            key = str(issue["key"])
+            if parent in by_key and key not in seen and key not in found:
+                found[key] = self._child(issue, by_key[parent], relation_of(issue, by_key[parent].issue))
+        if self.include_links:
+            targets: dict[str, tuple[Node, str]] = {}
+            for node in frontier:
+                for other, relation in links_of(node.issue):
+                    if other not in seen and other not in found:
+                        targets.setdefault(other, (node, relation))
+            for issue in self.fetch_keys(sorted(targets, key=natural_key)) if targets else []:
+                node, relation = targets[str(issue["key"])]
+                found.setdefault(str(issue["key"]), self._child(issue, node, relation))
+        seen.update(found)
+        return sorted(found.values(), key=lambda n: natural_key(n.key))
+
+    @staticmethod
+    def _child(issue: dict[str, Any], parent: Node, relation: str) -> Node:
+        return Node(
+            issue,
+            parent=parent.key,
+            root=parent.root or parent.key,
+            level=parent.level + 1,
+            relation=relation,
+        )
+
+    def forest(self, issues: Sequence[dict[str, Any]]) -> list[Node]:
+        """Arrange a flat search result as trees: issues whose parent is not in the result are roots."""
+        by_key = {str(i["key"]): i for i in issues}
+        nodes: dict[str, Node] = {}
+
+        def place(key: str, trail: set[str]) -> Node:
+            if key in nodes:
+                return nodes[key]
+            issue = by_key[key]
+            parent = self.parent_key(issue)
+            if parent is None or parent not in by_key or parent in trail:
+                node = Node(issue)
+            else:
+                up = place(parent, trail | {key})
+                node = self._child(issue, up, relation_of(issue, up.issue))
+            nodes[key] = node
+            return node
+
+        for key in by_key:
+            place(key, set())
+        return sorted(nodes.values(), key=lambda n: (n.level, natural_key(n.key)))
+
+    def to_row(self, node: Node) -> ExportRow:
+        fields = node.issue.get("fields", {})
+        return ExportRow(
+            key=node.key,
+            summary=str(fields.get("summary") or ""),
+            type=_name(fields.get("issuetype")) or "",
+            status=_name(fields.get("status")) or "",
+            priority=_name(fields.get("priority")),
+            assignee=_person(fields.get("assignee")),
+            created=parse_jira_time(fields.get("created")),
+            updated=parse_jira_time(fields.get("updated")),
+            parent=node.parent,
+            root=node.root,
+            level=node.level,
+            relation=node.relation,
+            extra={title: self._value(fid, fields.get(fid)) for title, fid in self.extra_fields.items()},
+        )
+
+    def _value(self, field_id: str, raw: Any) -> Any:
+        """A custom or system field value as a plain cell value, typed by the field's schema."""
+        if raw is None:
+            return None
+        if isinstance(raw, list):
+            return [self._value(field_id, v) for v in raw]
+        if isinstance(raw, dict):
+            if is_adf(raw):
+                return adf_text(raw).strip()
+            return object_name(raw) or str(raw)
+        kind = self.client.field_schema(field_id).get("type")
+        if kind == "datetime" and isinstance(raw, str):
+            return parse_jira_time(raw)
+        if kind == "date" and isinstance(raw, str):
+            return date.fromisoformat(raw[:10])
+        return raw
+
+
+def may_have_children(issue: dict[str, Any]) -> bool:
+    """Whether a hierarchy search can find children of ``issue``.
+
+    Sub-task children are listed on their parent (``subtasks``); only epics and the levels above them
+    (``hierarchyLevel`` >= 1 on Cloud) have children that no field lists. Everything else is a leaf,
+    which spares a search per level of leaves.
+    """
+    fields = issue.get("fields", {})
+    issue_type = fields.get("issuetype") or {}
+    if fields.get("subtasks"):
+        return True
+    return issue_type.get("name") == "Epic" or int(issue_type.get("hierarchyLevel") or 0) >= 1
+
+
+def relation_of(child: dict[str, Any], parent: dict[str, Any]) -> str:
+    """``sub-task``, ``epic child`` or ``child``."""
+    child_type = child.get("fields", {}).get("issuetype") or {}
+    if child_type.get("subtask"):
+        return "sub-task"
+    if _name(parent.get("fields", {}).get("issuetype")) == "Epic":
+        return "epic child"
+    return "child"
+
+
+def links_of(issue: dict[str, Any]) -> list[tuple[str, str]]:
+    """(linked key, relation as Jira words it from this issue's side) for each issue link."""
+    result = []
+    for link in issue.get("fields", {}).get("issuelinks") or []:
+        link_type = link.get("type", {})
+        if "outwardIssue" in link:
+            result.append(
+                (str(link["outwardIssue"]["key"]), str(link_type.get("outward", link_type.get("name"))))
+            )
+        elif "inwardIssue" in link:
+            result.append(
+                (str(link["inwardIssue"]["key"]), str(link_type.get("inward", link_type.get("name"))))
+            )
+    return result
+
+
+def parse_jira_time(value: Any) -> datetime | None:
+    """Jira's ``2026-01-05T10:15:30.000+0000`` as an aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value
+    if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _key_list(nodes: Sequence[Node]) -> str:
+    return ", ".join(quote_jql(n.key) for n in nodes)
+
+
+def _name(value: Any) -> str | None:
+    return str(value["name"]) if isinstance(value, dict) and "name" in value else None
+
+
+def _person(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    return str(value.get("displayName") or value.get("name") or value.get("accountId") or "") or None

@@ -1,0 +1,230 @@
+"""Jira export: every issue under root tickets, a project or a JQL query, written to an Excel workbook."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from atlasflow.blocks import jira_client
+from atlasflow.export.tree import Node, TreeWalker
+from atlasflow.flows.common import job_hooks, opaque, remote_task
+from atlasflow.flows.snapshots import SnapshotStore, build_snapshot, scope_id
+from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
+from atlasflow.formats.excel import read_export_rows, write_export_workbook
+from atlasflow.formats.records import ExportRow
+
+
+def _scope(root_tickets: list[str] | None, project_key: str | None, jql: str | None) -> tuple[str, str]:
+    """(human description, file-name slug) of the one scope given."""
+    given = [x for x in (root_tickets, project_key, jql) if x]
+    if len(given) != 1:
+        raise ValueError("give exactly one of root_tickets, project_key or jql")
+    if root_tickets:
+        keys = [k.strip().upper() for k in root_tickets]
+        return f"roots {', '.join(keys)}", "roots-" + "-".join(keys[:3]) + ("-etc" if len(keys) > 3 else "")
+    if project_key:
+        return f"project = {project_key}", f"project-{project_key}"
+    assert jql is not None
+    return jql, "jql-" + hashlib.sha256(jql.encode()).hexdigest()[:8]
+
+
+@remote_task(timeout_seconds=900)
+def fetch_roots(
+    walker: TreeWalker, root_tickets: list[str] | None, project_key: str | None, jql: str | None
+) -> list[Node]:
+    """Level 0: the root tickets, or the issues of a project / JQL arranged as trees."""
+    if root_tickets:
+        keys = list(dict.fromkeys(k.strip().upper() for k in root_tickets))
+        issues = walker.fetch_keys(keys)
+        missing = set(keys) - {str(i["key"]) for i in issues}
+        if missing:
+            raise LookupError(f"root ticket(s) not found or not visible: {', '.join(sorted(missing))}")
+        return sorted((Node(i) for i in issues), key=lambda n: natural_key(n.key))
+    query = f'project = "{project_key}" ORDER BY key' if project_key else str(jql)
+    return walker.forest(walker.fetch_jql(query))
+
+
+@remote_task(timeout_seconds=900)
+def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> list[Node]:
+    """One level down: all children (and linked issues) of a whole level in as few searches as possible."""
+    return walker.children(frontier, seen)
+
+
+@task(cache_policy=NONE, timeout_seconds=600)
+def compare(
+    rows: list[ExportRow], extra_columns: list[str], compare_to: str | None, previous: Snapshot | None
+) -> tuple[Snapshot, ChangeReport | None, str | None]:
+    """This export's snapshot, and what changed since ``compare_to`` (or why nothing is compared).
+
+    ``previous`` is the stored snapshot of the scope, read while Jira was being walked.
+    """
+    snapshot = build_snapshot(rows, extra_columns)
+    if compare_to is None or compare_to.lower() == "none":
+        return snapshot, None, None
+    if compare_to.lower() == "previous":
+        if previous is None:
+            return snapshot, None, "first export of this scope: nothing to compare with"
+        old = previous
+    else:
+        if not Path(compare_to).is_file():
+            raise FileNotFoundError(f"compare_to: no workbook at {compare_to}")
+        old = build_snapshot(read_export_rows(Path(compare_to)), extra_columns)
+    return snapshot, diff_snapshots(old, snapshot), None
+
+
+def walk(walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool) -> list[Node]:
+    """The roots and, when ``follow``, every level below them down to ``max_depth``, one search per level."""
+    logger = get_run_logger()
+    nodes = list(roots)
+    seen = {n.key for n in nodes}
+    frontier = nodes if follow else []
+    level = 0
+    while frontier and (max_depth is None or level < max_depth):
+        level += 1
+        frontier = fetch_level(walker, opaque(frontier), opaque(seen))
+        nodes.extend(frontier)
+        logger.info(
+            "level %d: %d issue(s), %d in all, %d requests so far",
+            level,
+            len(frontier),
+            len(nodes),
+            walker.client.requests_made,
+        )
+    return nodes
+
+
+@task(cache_policy=NONE, timeout_seconds=1800)
+def write_workbook(
+    rows: list[ExportRow],
+    path: Path,
+    extra_columns: list[str],
+    query: str,
+    browse_url: str,
+    changes: ChangeReport | None,
+    changes_note: str | None,
+) -> dict[str, Any]:
+    stats = write_export_workbook(
+        path,
+        rows,
+        extra_columns=extra_columns,
+        query=query,
+        generated_at=datetime.now(UTC),
+        browse_url=browse_url,
+        changes=changes,
+        changes_note=changes_note,
+    )
+    return {"links_written": stats.links_written, "links_dropped": stats.links_dropped}
+
+
+@flow(name="jira-export", log_prints=False, **job_hooks())
+def jira_export(
+    root_tickets: list[str] | None = None,
+    project_key: str | None = None,
+    jql: str | None = None,
+    fields: list[str] | None = None,
+    max_depth: int | None = None,
+    include_links: bool = False,
+    output_dir: str = "reports",
+    jira_block: str = "jira",
+    compare_to: str | None = "previous",
+    snapshot_block: str | None = None,
+) -> dict[str, Any]:
+    """Export every issue of a scope, at every level, to an Excel workbook.
+
+    Args:
+        root_tickets: Root issue keys (epics, stories ...); everything below them is exported.
+        project_key: A whole project.
+        jql: Any JQL; issues whose parent is not in the result are roots, and what lies below them is
+            followed too.
+        fields: Extra columns: field ids or display names (custom fields by name work).
+        max_depth: Levels below the roots to follow; ``None`` = all.
+        include_links: Follow issue links as well as the hierarchy.
+        output_dir: Where the workbook goes.
+        jira_block: Name of a saved ``JiraCredentials`` block.
+        compare_to: What the "Changes" sheet compares with: ``"previous"`` (the last export of the same
+            scope), the path of an earlier export workbook, or ``None`` for no "Changes" sheet.
+        snapshot_block: A Prefect filesystem block (``slug/name``) to keep snapshots in, so that runs on
+            other machines see them; default: ``.atlasflow-snapshots`` in ``output_dir``.
+
+    Returns:
+        ``path`` of the workbook, counts by level and type, what changed, requests made, duration.
+    """
+    logger = get_run_logger()
+    started = time.monotonic()
+    query, slug = _scope(root_tickets, project_key, jql)
+    if max_depth is not None and max_depth < 0:
+        raise ValueError("max_depth must be >= 0 or None")
+    client = jira_client(jira_block)
+    try:
+        extra = client.resolve_fields(fields or [])
+        columns = list(extra)
+        store = SnapshotStore.for_export(output_dir, snapshot_block)
+        scope = scope_id(
+            {"site": client.api.base_url, "query": query, "fields": columns, "depth": max_depth, "links": include_links}
+        )
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            # the previous snapshot is read while Jira is walked
+            previous = reader.submit(store.load, scope) if str(compare_to).lower() == "previous" else None
+            walker = TreeWalker(client, extra, include_links=include_links)
+            roots = fetch_roots(walker, root_tickets, project_key, jql)
+            logger.info("level 0: %d issue(s) for %s", len(roots), query)
+            nodes = walk(walker, roots, max_depth, follow=not project_key)
+            rows = [walker.to_row(n) for n in nodes]
+            snapshot, changes, note = compare(
+                opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
+            )
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        path = Path(output_dir).resolve() / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        browse = client.api.base_url + "/browse/"
+        links = write_workbook(opaque(rows), path, columns, query, browse, opaque(changes), note)
+        store.save(scope, snapshot)  # only once the workbook is complete
+        result = {
+            "path": str(path),
+            "scope": query,
+            "issues": len(nodes),
+            "changes": describe_changes(changes) if changes else note,
+            "by_level": {str(k): v for k, v in sorted(Counter(n.level for n in nodes).items())},
+            "by_type": dict(Counter(_type_name(n) for n in nodes).most_common()),
+            "requests": client.requests_made,
+            "duration_seconds": round(time.monotonic() - started, 2),
+            **links,
+        }
+    finally:
+        client.close()
+    _publish(result)
+    logger.info("wrote %s (%d issues, %d requests)", result["path"], result["issues"], result["requests"])
+    return result
+
+
+def _type_name(node: Node) -> str:
+    return str((node.issue.get("fields", {}).get("issuetype") or {}).get("name", "?"))
+
+
+def _safe(slug: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", slug)[:80]
+
+
+def _publish(result: dict[str, Any]) -> None:
+    rows = [{"figure": k, "value": str(v)} for k, v in result.items() if k != "path"]
+    description = (
+        f"Jira export of {result['scope']}: {result['issues']} issues, {result['requests']} requests, "
+        f"changes: {result['changes'] or 'not compared'}, {Path(result['path']).name}"
+    )
+    create_table_artifact(rows, key="jira-export-summary", description=description)
+    create_link_artifact(
+        Path(result["path"]).as_uri(),
+        link_text=Path(result["path"]).name,
+        key="jira-export-workbook",
+        description="The exported workbook",
+    )

@@ -1,0 +1,294 @@
+"""Jobs requested from outside: a Confluence table of job requests, each started once on its priority's queue.
+
+The inbox table has the columns ``Request`` (a unique id), ``Job`` (a job type), ``Parameters`` (a JSON
+object), ``Priority`` (high, medium or low; empty = medium), ``Run ID`` and ``State``. For every row without
+a Run ID the flow starts the deployment mapped to its job type on the queue of its priority and writes the
+run id and the run's state back into the row right away. A row with a Run ID is never started again; its
+State is refreshed from the run. A row that cannot be started (unknown job, bad JSON, unknown priority,
+parameters the deployment refuses) keeps no Run ID and gets the reason in State; after the requester fixes
+it, the next inbox run starts it.
+
+Exactly once: the flow run is created with the idempotency key ``inbox-<site>-<page id>-<request>``. A
+crash (or a failed page write) between starting a run and writing its id back leaves the row without a Run
+ID; the next inbox run asks for the same key and Prefect returns the run already created instead of a
+second one, whose id is then written. Two inbox runs reading the page at the same time get the same run the
+same way. A request id is therefore used once for good: to run a job again, add a row with a new id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, cast
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NONE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+
+from atlasflow.blocks import ConfluenceCredentials
+from atlasflow.clients.confluence import ConfluenceClient
+from atlasflow.flows.common import job_hooks, table_ref, transient_only
+from atlasflow.flows.confluence_table_sync import fetch_page
+from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
+
+#: Job type (as written in the Job column) → deployment ``flow-name/deployment-name``. Only what is listed
+#: can be requested: destructive jobs (bulk update, delete) and shell commands are left out on purpose,
+#: since anyone who may edit the page could request them; pass ``job_map`` to choose another set.
+DEFAULT_JOB_MAP: dict[str, str] = {
+    "jira_export": "jira-export/demo-export",
+    "confluence_table_sync": "confluence-table-sync/table-sync",
+    "read_confluence_table": "read-confluence-table/read-table",
+    "report_results": "report-results/hourly-report",
+    "jira_permissions_check": "jira-permissions-check/permissions-check",
+    "pipeline": "atlasflow-pipeline/pipeline",
+}
+#: Priority → work queue of the ``atlasflow`` pool (the queues ``atlasflow setup`` creates).
+PRIORITY_QUEUES = {"high": "high", "medium": "medium", "low": "low"}
+DEFAULT_PRIORITY = "medium"
+KEY = "Request"
+COLUMNS = [KEY, "Job", "Parameters", "Priority", "Run ID", "State"]
+WRITTEN = ["Run ID", "State"]
+INBOX_TAG = "atlasflow-inbox"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A valid job request: what to start, with what, where."""
+
+    request: str
+    deployment: str
+    parameters: dict[str, Any]
+    queue: str
+
+
+class Rejected(ValueError):
+    """A row that cannot be started as written; the message is what the requester reads in State."""
+
+
+def idempotency_key(site_url: str, page_id: str, request: str) -> str:
+    """The flow-run idempotency key of a request: one run per request id and inbox page, ever.
+
+    The Confluence site is part of it (as a short hash of its URL), so that two sites with the same page
+    ids on one Prefect server do not share requests.
+    """
+    site = hashlib.sha256(site_url.strip().rstrip("/").lower().encode()).hexdigest()[:8]
+    return f"inbox-{site}-{page_id}-{request}"
+
+
+def parse_request(row: dict[str, str], job_map: dict[str, str]) -> Request:
+    """Validate one table row.
+
+    Raises:
+        Rejected: Unknown job type, parameters that are not a JSON object, unknown priority.
+    """
+    job = row.get("Job", "").strip().lower().replace("-", "_").replace(" ", "_")
+    if job not in job_map:
+        known = ", ".join(sorted(job_map)) or "none"
+        raise Rejected(f"unknown job {row.get('Job', '')!r} (known: {known})")
+    text = row.get("Parameters", "").strip()
+    try:
+        parameters = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise Rejected(f"Parameters are not valid JSON: {exc}") from None
+    if not isinstance(parameters, dict):
+        raise Rejected(f"Parameters must be a JSON object, not {type(parameters).__name__}")
+    priority = row.get("Priority", "").strip().lower() or DEFAULT_PRIORITY
+    if priority not in PRIORITY_QUEUES:
+        raise Rejected(f"unknown priority {row.get('Priority', '')!r} (use {', '.join(PRIORITY_QUEUES)})")
+    return Request(row[KEY], job_map[job], parameters, PRIORITY_QUEUES[priority])
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+    cache_policy=NONE,
+    timeout_seconds=300,
+)
+def write_rows(client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]) -> MergeResult:
+    """Upsert Run ID/State of rows by Request (re-read and re-merged after a concurrent edit)."""
+
+    def edit(page: Any) -> tuple[str | None, MergeResult]:
+        merged = merge_rows(page.body, table, KEY, rows, columns=WRITTEN)
+        return (merged.storage if merged.changed else None), merged
+
+    return client.edit_page(page_id, edit, message="atlasflow job inbox").result
+
+
+def start(site_url: str, page_id: str, request: Request) -> tuple[str, str]:
+    """Create the request's flow run (or get the one created before under its key): (run id, state name).
+
+    Raises:
+        Rejected: The deployment does not exist.
+    """
+    try:
+        flow_run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call of an async-dispatched function
+            request.deployment,
+            parameters=request.parameters,
+            timeout=0,
+            work_queue_name=request.queue,
+            idempotency_key=idempotency_key(site_url, page_id, request.request),
+            tags=[INBOX_TAG],
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        raise Rejected(f"no deployment {request.deployment!r} on this Prefect server") from None
+    return str(flow_run.id), (flow_run.state.name if flow_run.state else None) or "Scheduled"
+
+
+def current_states(run_ids: list[str]) -> dict[str, str]:
+    """State name of each run that exists, by run id (ids that are not UUIDs are ignored)."""
+    ids = []
+    for text in run_ids:
+        try:
+            ids.append(uuid.UUID(text))
+        except ValueError:
+            continue
+    states: dict[str, str] = {}
+    with get_client(sync_client=True) as client:
+        for at in range(0, len(ids), 200):
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[at : at + 200])))
+            states.update({str(r.id): r.state.name for r in runs if r.state and r.state.name})
+    return states
+
+
+@flow(name="run-job-inbox", **job_hooks())
+def run_job_inbox(
+    page_id: str,
+    table: int | str = 0,
+    confluence_block: str = "confluence",
+    job_map: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Start every new job request of a Confluence inbox table, once, on its priority's queue.
+
+    Args:
+        page_id: The page holding the inbox table.
+        table: The table: its index on the page (0 = first) or the heading above it.
+        confluence_block: Name of a saved ``ConfluenceCredentials`` block.
+        job_map: Job type → deployment (``flow-name/deployment-name``); replaces :data:`DEFAULT_JOB_MAP`.
+
+    Returns:
+        Counts: ``started``, ``already_started``, ``rejected`` (reason written into State), ``not_started``
+        (an error that may pass: the row is tried again next time) and ``refreshed`` (State updated).
+
+    Raises:
+        RuntimeError: Some request could not be started for a reason that may pass (after the other rows
+            were handled), so the run ends Failed and is noticed.
+    """
+    logger = get_run_logger()
+    jobs = {k.strip().lower(): v for k, v in (job_map if job_map is not None else DEFAULT_JOB_MAP).items()}
+    table = table_ref(table)
+    credentials = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block))
+    client = credentials.get_client()
+    counts = {"started": 0, "already_started": 0, "rejected": 0, "not_started": 0, "refreshed": 0}
+    log_rows: list[dict[str, str]] = []
+    errors: list[str] = []
+    try:
+        page = fetch_page(client, page_id)
+        inbox = read_table(page.body, table)
+        rows = inbox.rows
+        _check_table(rows, inbox.header)
+        updates: list[dict[str, Any]] = []
+        started_ids: dict[str, str] = {}
+        for row in rows:
+            name = row[KEY]
+            if not name:
+                logger.warning("a row without a %s id is ignored: %s", KEY, row)
+                continue
+            if row["Run ID"]:
+                started_ids[name] = row["Run ID"]
+                counts["already_started"] += 1
+                continue
+            try:
+                request = parse_request(row, jobs)
+                run_id, state = start(credentials.url, page_id, request)
+            except Rejected as exc:
+                verdict, transient = f"Rejected: {exc}", False
+            except Exception as exc:
+                reason, transient = _start_error(exc)
+                verdict = f"Not started (tried again next time): {reason}" if transient else f"Rejected: {reason}"
+            else:
+                # Written right after starting: a crash can lose the id only in this call's window, and the
+                # idempotency key closes that window.
+                write_rows(client, page_id, table, [{KEY: name, "Run ID": run_id, "State": state}])
+                counts["started"] += 1
+                logger.info(
+                    "request %s: started %s on queue %s as run %s",
+                    name,
+                    request.deployment,
+                    request.queue,
+                    run_id,
+                )
+                log_rows.append(
+                    {
+                        "request": name,
+                        "action": f"started {request.deployment}",
+                        "queue": request.queue,
+                        "run": run_id,
+                    }
+                )
+                continue
+            counts["not_started" if transient else "rejected"] += 1
+            if transient:
+                errors.append(f"{name}: {verdict}")
+            verdict = verdict[:300]
+            logger.warning("request %s: %s", name, verdict)
+            log_rows.append({"request": name, "action": verdict, "queue": "", "run": ""})
+            if row["State"] != verdict:
+                updates.append({KEY: name, "State": verdict})
+        if started_ids:
+            states = current_states(list(started_ids.values()))
+            shown = {r[KEY]: r["State"] for r in rows}
+            for name, run_id in started_ids.items():
+                current = states.get(run_id)
+                if current and shown.get(name) != current:
+                    updates.append({KEY: name, "State": current})
+                    counts["refreshed"] += 1
+        if updates:
+            write_rows(client, page_id, table, updates)
+    finally:
+        client.close()
+    create_table_artifact(
+        log_rows or [{"request": "", "action": "nothing new", "queue": "", "run": ""}],
+        key="job-inbox",
+        description=f"inbox page {page_id}: {counts['started']} started, {counts['rejected']} rejected, "
+        f"{counts['not_started']} not started, {counts['already_started']} started before",
+    )
+    if errors:
+        raise RuntimeError(
+            f"{len(errors)} request(s) could not be started (tried again next run): " + "; ".join(errors)[:1000]
+        )
+    return counts
+
+
+def _check_table(rows: list[dict[str, str]], header: list[str]) -> None:
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"the inbox table has no column(s) {', '.join(missing)} (it needs {', '.join(COLUMNS)})")
+    duplicates = sorted(k for k, n in Counter(r[KEY] for r in rows if r[KEY]).items() if n > 1)
+    if duplicates:
+        raise ValueError(f"duplicate {KEY} ids in the inbox table: {', '.join(duplicates)}; make each unique")
+
+
+def _start_error(exc: Exception) -> tuple[str, bool]:
+    """(reason, whether it may pass) for an error starting a run."""
+    if isinstance(exc, PrefectHTTPStatusError):
+        return _detail(exc), exc.response.status_code >= 500 or exc.response.status_code == 429
+    return f"{type(exc).__name__}: {exc}", True
+
+
+def _detail(exc: PrefectHTTPStatusError) -> str:
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return exc.response.text[:300]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    return " ".join(str(detail).split())[:300]

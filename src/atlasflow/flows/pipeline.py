@@ -1,0 +1,166 @@
+"""Jobs that depend on each other: export, then sync the workbook into a page table, then report.
+
+Each step is a task that runs its job flow as a subflow (so every job keeps its own run, artifacts and
+notification, and the results report lists it under its own name). The dependencies are declared to
+Prefect: the sync takes the export's result as input, the report waits for the sync (``wait_for``). A
+step whose upstream did not complete never runs: it ends ``Cancelled`` named ``NotRunnable`` with the
+message "skipped because upstream <step> failed", and the pipeline ends ``Failed`` naming the step that
+failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
+from prefect.futures import PrefectFuture
+from prefect.states import Cancelled, Failed
+
+from atlasflow.flows.common import job_hooks
+from atlasflow.flows.confluence_table_sync import confluence_table_sync
+from atlasflow.flows.jira_export import jira_export
+from atlasflow.flows.report_results import report_results
+
+NOT_RUNNABLE = "NotRunnable"
+
+
+@task(name="export", cache_policy=NONE)
+def export_step(**parameters: Any) -> dict[str, Any]:
+    """Run the Jira export (a subflow); its result carries the workbook path."""
+    return jira_export(**parameters)
+
+
+@task(name="table-sync", cache_policy=NONE)
+def sync_step(export: Any, **parameters: Any) -> dict[str, Any]:
+    """Sync the exported workbook into a page table (a subflow); ``export`` is the export step's result."""
+    return confluence_table_sync(source=export["path"], **parameters)
+
+
+@task(name="report", cache_policy=NONE)
+def report_step(**parameters: Any) -> dict[str, Any]:
+    """Write the finished runs into the results table (a subflow)."""
+    return report_results(**parameters)
+
+
+@flow(name="atlasflow-pipeline", **job_hooks())
+def pipeline(
+    page_id: str,
+    report_page_id: str,
+    root_tickets: list[str] | None = None,
+    project_key: str | None = None,
+    jql: str | None = None,
+    fields: list[str] | None = None,
+    max_depth: int | None = None,
+    include_links: bool = False,
+    output_dir: str = "reports",
+    table: int | str = 0,
+    key_column: str = "Key",
+    sheet: str = "Child Issues",
+    columns: list[str] | None = None,
+    report_table: int | str = "Results",
+    notifier_block: str | None = "mattermost",
+    report_settle_seconds: float = 0.0,
+    report_watermark_variable: str = "atlasflow_report_watermark",
+    jira_block: str = "jira",
+    confluence_block: str = "confluence",
+) -> Any:
+    """Export a Jira scope, upsert the exported issues into a Confluence table, then report the runs.
+
+    Args:
+        page_id: Page whose table receives the exported issues.
+        report_page_id: Page holding the results table.
+        root_tickets: Export scope: root issue keys (or give ``project_key`` or ``jql``).
+        project_key: Export scope: a whole project.
+        jql: Export scope: any JQL.
+        fields: Extra export columns (ids or display names).
+        max_depth: Levels below the roots to follow; ``None`` = all.
+        include_links: Follow issue links as well as the hierarchy.
+        output_dir: Where the workbook goes (a directory the worker can write).
+        table: The table receiving the issues: index on the page or the heading above it.
+        key_column: Column identifying rows in that table (the workbook's ``Key``).
+        sheet: Workbook sheet to sync.
+        columns: Only write these columns (default: every workbook column the table has).
+        report_table: The results table: index or heading.
+        notifier_block: Notification block for the report digest; ``None`` posts none.
+        report_settle_seconds: The report's ``settle_seconds``; 0 so that this pipeline's own export and
+            sync, which ended just before, are in it.
+        report_watermark_variable: The report's watermark: the same as the hourly report's when both write
+            the same results table (the default), another one for another table.
+        jira_block: Name of the ``JiraCredentials`` block.
+        confluence_block: Name of the ``ConfluenceCredentials`` block.
+
+    Returns:
+        The three steps' results by step name; the run ends Failed when a step did not complete.
+    """
+    export = export_step.submit(
+        root_tickets=root_tickets,
+        project_key=project_key,
+        jql=jql,
+        fields=fields,
+        max_depth=max_depth,
+        include_links=include_links,
+        output_dir=output_dir,
+        jira_block=jira_block,
+    )
+    sync = sync_step.submit(
+        export,
+        page_id=page_id,
+        table=table,
+        key_column=key_column,
+        sheet=sheet,
+        columns=columns,
+        confluence_block=confluence_block,
+    )
+    report = report_step.submit(
+        confluence_page_id=report_page_id,
+        table=report_table,
+        notifier_block=notifier_block,
+        confluence_block=confluence_block,
+        settle_seconds=report_settle_seconds,
+        watermark_variable=report_watermark_variable,
+        wait_for=[sync],
+    )
+    return conclude({"export": (export, []), "table-sync": (sync, ["export"]), "report": (report, ["table-sync"])})
+
+
+def conclude(steps: dict[str, tuple[PrefectFuture[Any], list[str]]]) -> dict[str, Any] | State[Any]:
+    """Wait for every step; give the never-run ones a final NotRunnable state; the results, or Failed.
+
+    ``steps`` maps a step name to its future and the names of its upstream steps, in dependency order.
+    A step whose upstream did not complete is left by Prefect in ``Pending``/``NotReady``; it is given
+    ``Cancelled``/``NotRunnable`` with a message naming the upstream, so nothing is left looking as if it
+    might still run.
+    """
+    logger = get_run_logger()
+    outcome: dict[str, str] = {}
+    results: dict[str, Any] = {}
+    for name, (future, upstreams) in steps.items():
+        future.wait()
+        state = future.state
+        if state.is_completed():
+            outcome[name] = "completed"
+            results[name] = state.result()
+            continue
+        blocked = [u for u in upstreams if outcome.get(u) != "completed"]
+        if blocked and not state.is_final():
+            reason = f"skipped because upstream {blocked[0]} {outcome[blocked[0]]}"
+            _set_task_state(future, Cancelled(name=NOT_RUNNABLE, message=reason))
+            outcome[name] = "was not run"
+            logger.warning("step %s %s", name, reason)
+        else:
+            outcome[name] = "failed" if state.is_failed() else (state.name or state.type.value).lower()
+            logger.error("step %s: %s", name, state.message)
+    summary = ", ".join(f"{name} {verdict}" for name, verdict in outcome.items())
+    if all(verdict == "completed" for verdict in outcome.values()):
+        logger.info("%s", summary)
+        return results
+    first = next(name for name, verdict in outcome.items() if verdict != "completed")
+    return Failed(message=f"step {first} {outcome[first]}: {steps[first][0].state.message}; {summary}")
+
+
+def _set_task_state(future: PrefectFuture[Any], state: State[Any]) -> None:
+    with get_client(sync_client=True) as client:
+        client.set_task_run_state(future.task_run_id, state, force=True)

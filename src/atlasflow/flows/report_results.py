@@ -1,0 +1,204 @@
+"""Reporting: every finished atlasflow job run since the last report, written once into a Confluence table.
+
+Exactly once: rows are upserted by run id (writing the same run twice changes nothing), and the watermark
+(a Prefect Variable) moves only after the page write succeeded. A crash between the write and the
+watermark makes the next report rewrite identical rows; a failed write leaves the watermark where it was,
+so the next report includes those runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterEndTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.variables import Variable
+
+from atlasflow.blocks import confluence_client
+from atlasflow.clients.confluence import ConfluenceClient, Page
+from atlasflow.flows.common import JOB_FLOWS, job_hooks, opaque, post, remote_task, table_ref
+from atlasflow.formats.confluence_tables import MergeResult, merge_rows
+from atlasflow.formats.messages import fit_post, inert
+
+RESULT_COLUMNS = ["Run ID", "Job", "State", "Started", "Duration", "Summary"]
+FINAL_STATES = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+PAGE_SIZE = 200
+
+
+def read_watermark(name: str) -> datetime | None:
+    value = Variable.get(name, default=None)
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def advance_watermark(name: str, until: datetime) -> None:
+    """Record that every run ending up to ``until`` is reported: the last step of a report."""
+    Variable.set(name, until.isoformat(), overwrite=True)
+
+
+@task(cache_policy=NONE)
+def finished_runs(since: datetime | None, until: datetime) -> list[dict[str, Any]]:
+    """Rows for every atlasflow job run that ended in ``(since, until]``, read from the Prefect API."""
+    runs: list[FlowRun] = []
+    with get_client(sync_client=True) as client:
+        flows = {f.id: f.name for f in client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=JOB_FLOWS)))}
+        run_filter = FlowRunFilter(
+            end_time=FlowRunFilterEndTime(after_=since, before_=until),  # type: ignore[arg-type]
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FINAL_STATES)),
+        )
+        while True:
+            page = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=JOB_FLOWS)),
+                flow_run_filter=run_filter,
+                sort=FlowRunSort.END_TIME_DESC,
+                limit=PAGE_SIZE,
+                offset=len(runs),
+            )
+            runs.extend(page)
+            if len(page) < PAGE_SIZE:
+                break
+        runs = [r for r in runs if since is None or (r.end_time and r.end_time > since)]
+        runs.sort(key=lambda r: (r.end_time or until, str(r.id)))
+        summaries = _summaries(client, [r.id for r in runs])
+    return [_row(r, flows.get(r.flow_id, "?"), summaries.get(str(r.id), "")) for r in runs]
+
+
+def _summaries(client: Any, run_ids: list[Any]) -> dict[str, str]:
+    """Each run's artifact descriptions joined: the jobs describe their outcome there."""
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(run_ids), 50):
+        artifact_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids[start : start + 50]))
+        offset = 0
+        while True:
+            page = client.read_artifacts(artifact_filter=artifact_filter, limit=PAGE_SIZE, offset=offset)
+            for artifact in page:
+                if artifact.description:
+                    found.setdefault(str(artifact.flow_run_id), []).append(artifact.description)
+            offset += len(page)
+            if len(page) < PAGE_SIZE:
+                break
+    return {run: "; ".join(sorted(texts)) for run, texts in found.items()}
+
+
+def _row(run: FlowRun, job: str, summary: str) -> dict[str, Any]:
+    state = run.state
+    if not summary and state is not None and state.message and not state.is_completed():
+        summary = state.message
+    duration = (run.end_time - run.start_time).total_seconds() if run.end_time and run.start_time else None
+    return {
+        "Run ID": str(run.id),
+        "Job": job,
+        "State": state.name if state else "?",
+        "Started": run.start_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if run.start_time else "",
+        "Duration": f"{duration:.1f} s" if duration is not None else "",
+        "Summary": " ".join(summary.split())[:500],
+    }
+
+
+@remote_task(timeout_seconds=600)
+def write_rows(
+    client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]
+) -> tuple[MergeResult, Page]:
+    """Upsert the rows by run id (re-read and re-merged after a concurrent edit)."""
+
+    def edit(page: Page) -> tuple[str | None, MergeResult]:
+        merged = merge_rows(page.body, table, "Run ID", rows, columns=RESULT_COLUMNS)
+        return (merged.storage if merged.changed else None), merged
+
+    outcome = client.edit_page(page_id, edit, message="atlasflow results report")
+    return outcome.result, outcome.page
+
+
+def digest(rows: list[dict[str, Any]], since: datetime | None) -> tuple[str, str]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["State"]] = counts.get(row["State"], 0) + 1
+    subject = (
+        f"atlasflow report: {len(rows)} run(s) since {since:%Y-%m-%d %H:%M} UTC"
+        if since
+        else (f"atlasflow report: {len(rows)} run(s)")
+    )
+    lines = [", ".join(f"{n} {inert(s, 30)}" for s, n in sorted(counts.items()))]
+    lines += [
+        f"- {inert(r['Job'], 60)} · {inert(r['State'], 30)} · {inert(r['Duration'], 20)} · {inert(r['Summary'], 200)}"
+        for r in rows[:50]
+    ]
+    if len(rows) > 50:
+        lines.append(f"… and {len(rows) - 50} more on the page")
+    return subject, fit_post("\n".join(lines), limit=16_000)
+
+
+def post_digest(notifier_block: str | None, subject: str, body: str) -> bool:
+    """Post the digest; a failure is logged, never raised (the rows are on the page already)."""
+    if not notifier_block:
+        return False
+    return post(notifier_block if "/" in notifier_block else f"mattermost-webhook/{notifier_block}", subject, body)
+
+
+@flow(name="report-results", **job_hooks())
+def report_results(
+    confluence_page_id: str,
+    table: int | str = "Results",
+    notifier_block: str | None = "mattermost",
+    confluence_block: str = "confluence",
+    watermark_variable: str = "atlasflow_report_watermark",
+    settle_seconds: float = 30.0,
+) -> dict[str, Any]:
+    """Write every atlasflow job run finished since the last report into a results table, once each.
+
+    Args:
+        confluence_page_id: The page holding the results table.
+        table: The table: index on the page or the heading above it.
+        notifier_block: Notification block for the digest (``slug/name``, or a Mattermost webhook block name);
+            ``None`` posts no digest.
+        confluence_block: Name of a saved ``ConfluenceCredentials`` block.
+        watermark_variable: Prefect Variable holding the end time of the last reported window.
+        settle_seconds: Runs ending in the last few seconds wait for the next report, so a run whose final
+            state is still being written is not skipped.
+
+    Returns:
+        The window reported, the number of runs, rows added and updated, and whether a digest was posted.
+    """
+    logger = get_run_logger()
+    since = read_watermark(watermark_variable)
+    until = datetime.now(UTC) - timedelta(seconds=settle_seconds)
+    rows = finished_runs(since, until)
+    logger.info("%d finished run(s) since %s", len(rows), since or "the beginning")
+    added = updated = 0
+    if rows:
+        client = confluence_client(confluence_block)
+        try:
+            merged, page = write_rows(client, confluence_page_id, table_ref(table), opaque(rows))
+        finally:
+            client.close()
+        added, updated = len(merged.added), len(merged.updated)
+        logger.info(
+            "page %s version %d: %d row(s) added, %d updated",
+            confluence_page_id,
+            page.version,
+            added,
+            updated,
+        )
+    posted = post_digest(notifier_block, *digest(rows, since)) if rows else False
+    advance_watermark(watermark_variable, until)
+    return {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat(),
+        "runs": len(rows),
+        "added": added,
+        "updated": updated,
+        "digest_posted": posted,
+    }

@@ -1,0 +1,113 @@
+"""One sandbox instance: the Jira, Confluence and Mattermost stand-ins behind one local HTTP server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from atlasflow.sandbox.confluence import ConfluenceSite, confluence_routes
+from atlasflow.sandbox.core import Mode, SandboxMiddleware, SandboxState, admin_routes
+from atlasflow.sandbox.jira import JiraSite, jira_routes
+from atlasflow.sandbox.mattermost import MattermostLog, mattermost_routes
+
+
+@dataclass
+class Sandbox:
+    """A local Jira + Confluence + Mattermost stand-in on 127.0.0.1.
+
+    Example:
+        >>> with Sandbox(mode="cloud") as sb:  # doctest: +SKIP
+        ...     print(sb.url, sb.jira_url, sb.confluence_url)
+    """
+
+    mode: Mode = "cloud"
+    port: int = 0
+    jira: JiraSite | None = None
+    confluence: ConfluenceSite | None = None
+    mattermost: MattermostLog = field(default_factory=MattermostLog)
+
+    def __post_init__(self) -> None:
+        self.state = SandboxState(mode=self.mode)
+        if self.jira is None:
+            self.jira = JiraSite.demo(self.mode)
+        if self.confluence is None:
+            self.confluence = ConfluenceSite.demo(self.mode)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def app(self) -> Starlette:
+        assert self.jira is not None and self.confluence is not None
+        routes = [
+            *admin_routes(self.state),
+            *jira_routes(self.jira, self.state),
+            *confluence_routes(self.confluence, self.state),
+            *mattermost_routes(self.mattermost, self.state),
+        ]
+        return Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, state=self.state)])
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server, e.g. ``http://127.0.0.1:41234``."""
+        if self._server is None:
+            raise RuntimeError("sandbox is not running")
+        sock = self._server.servers[0].sockets[0]
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    @property
+    def jira_url(self) -> str:
+        return self.url
+
+    @property
+    def confluence_url(self) -> str:
+        """Confluence base URL: Cloud sites live under ``/wiki``."""
+        return f"{self.url}/wiki" if self.mode == "cloud" else self.url
+
+    @property
+    def mattermost_hook_url(self) -> str:
+        return f"{self.url}/hooks/{self.mattermost.hook_token}"
+
+    def start(self) -> Sandbox:
+        config = uvicorn.Config(
+            self.app(),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="critical",
+            lifespan="off",
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="atlasflow-sandbox", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox failed to start on port {self.port}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = None
+
+    def serve_forever(self) -> None:
+        """Run in the foreground until interrupted (the ``atlasflow sandbox`` command)."""
+        config = uvicorn.Config(
+            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        uvicorn.Server(config).run()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
