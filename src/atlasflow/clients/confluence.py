@@ -103,8 +103,8 @@ class ConfluenceClient:
         }
         response = self.api.request("PUT", path, json=payload, ok=(409,))
         if response.status_code == 409:
-            raise VersionConflict("Confluence", "PUT", path, 409, response.text[:300])
-        return Page.from_json({**response.json(), "body": {"storage": {"value": body}}})
+            raise VersionConflict("Confluence", "PUT", path, 409, self.api.scrub(response.text[:300]))
+        return Page.from_json({**self.api.decode(response), "body": {"storage": {"value": body}}})
 
     def edit_page(
         self,

@@ -1,24 +1,51 @@
-"""HTTP plumbing shared by the Atlassian clients: auth, timeouts, transient-failure retries, clear errors.
+"""HTTP plumbing shared by the Atlassian clients: auth, timeouts, retries by error class, clear errors.
+
+What is retried is decided per failure and method (:func:`retry_decision`): rate limiting (429) for any
+request, since the server refused it unprocessed; 5xx, read timeouts and dropped connections only for
+requests that are safe to replay; connection failures (the request provably never left) for any request;
+configuration errors (a URL without a scheme, a malformed header) never.
+
+Every text that leaves a client (exception messages, log lines) is scrubbed of the secrets it holds:
+a server or gateway that echoes the ``Authorization`` header back in an error body cannot leak it.
 
 No Prefect import here: these clients work the same from a flow, a script or a test.
 """
 
 from __future__ import annotations
 
+import base64
+import json as jsonlib
 import logging
 import random
+import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: Statuses meaning the server refused the request without processing it: safe to resend any request.
+REFUSED_UNPROCESSED = frozenset({429})
+#: Methods HTTP defines as idempotent: replaying them after an unknown outcome changes nothing more.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MAX_RETRY_AFTER = 120.0
+REDACTED = "***"
+
+#: Transport failures where the request provably did not reach the server.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+#: Failures of our own configuration: retrying cannot help.
+CONFIGURATION = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects, httpx.DecodingError)
+
+Decision = Literal["retry", "fail"]
 
 
 class AtlassianError(Exception):
@@ -38,13 +65,62 @@ class AtlassianError(Exception):
 class TransientError(AtlassianError):
     """Still failing after every retry (rate limiting, 5xx, dropped connections)."""
 
+    def __init__(
+        self, service: str, method: str, path: str, status: int | None, detail: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(service, method, path, status, detail)
+        self.retry_after = retry_after
+
+
+# --- secrets ----------------------------------------------------------------------------------------
+
+_registry_lock = threading.Lock()
+_registered: set[str] = set()
+
+
+def secret_forms(secret: str, username: str | None = None) -> set[str]:
+    """Every spelling of ``secret`` a server might echo: as is, URL- and JSON-escaped, and, with a
+    username, the Basic ``base64(username:secret)`` (padded and unpadded, standard and URL-safe)."""
+    if not secret:
+        return set()
+    forms = {secret, quote(secret, safe=""), jsonlib.dumps(secret)[1:-1]}
+    if username:
+        pair = f"{username}:{secret}".encode()
+        for encoded in (base64.b64encode(pair).decode(), base64.urlsafe_b64encode(pair).decode()):
+            forms |= {encoded, encoded.rstrip("=")}
+    return {f for f in forms if f}
+
+
+def register_secrets(forms: Iterable[str]) -> None:
+    """Remember secrets process-wide, so :func:`redact` scrubs them from any text (e.g. a chat post)."""
+    with _registry_lock:
+        _registered.update(f for f in forms if f)
+
+
+def scrub(text: str, forms: Iterable[str]) -> str:
+    """``text`` with every one of ``forms`` replaced by ``***`` (longest first, so no tail survives)."""
+    for form in sorted(set(forms), key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def redact(text: str) -> str:
+    """``text`` scrubbed of every secret any client in this process holds."""
+    with _registry_lock:
+        forms = set(_registered)
+    return scrub(text, forms)
+
+
+# --- errors and retries -----------------------------------------------------------------------------
+
 
 def error_detail(response: httpx.Response) -> str:
-    """The human part of an Atlassian or Mattermost error body."""
+    """The human part of an Atlassian or Mattermost error body (not yet scrubbed)."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:500] or response.reason_phrase
+        return _preview(response) or response.reason_phrase
     if isinstance(body, dict):
         parts: list[str] = [str(m) for m in body.get("errorMessages") or []]
         errors = body.get("errors")
@@ -57,6 +133,54 @@ def error_detail(response: httpx.Response) -> str:
     return str(body)[:500]
 
 
+def _preview(response: httpx.Response, limit: int = 200) -> str:
+    """The start of a body as one line of visible text (tags of an HTML page dropped)."""
+    text = response.text
+    if "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
+        text = re.sub(r"<[^>]*>", " ", text)
+    flat = " ".join(text.split())
+    return flat[:limit] + ("…" if len(flat) > limit else "")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    return max((when - current).total_seconds(), 0.0)
+
+
+def retry_decision(method: str, failure: int | httpx.HTTPError, *, idempotent: bool | None = None) -> Decision:
+    """Whether a failed attempt may be sent again.
+
+    Args:
+        method: HTTP method of the request.
+        failure: The response status, or the transport error, of the attempt.
+        idempotent: Whether replaying the request is harmless; by default the HTTP semantics of ``method``.
+    """
+    replay_safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+    if isinstance(failure, int):
+        if failure in REFUSED_UNPROCESSED:
+            return "retry"
+        return "retry" if failure in RETRYABLE_STATUS and replay_safe else "fail"
+    if isinstance(failure, CONFIGURATION):
+        return "fail"
+    if isinstance(failure, NOT_SENT):
+        return "retry"
+    return "retry" if isinstance(failure, httpx.TransportError) and replay_safe else "fail"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How transient failures are retried.
@@ -65,18 +189,18 @@ class RetryPolicy:
         attempts: Total tries per request, the first included.
         backoff: Base of the exponential backoff in seconds (jittered).
         max_backoff: Ceiling of one backoff sleep.
+        max_retry_after: Ceiling of a server-announced ``Retry-After`` wait.
     """
 
     attempts: int = 6
     backoff: float = 0.5
     max_backoff: float = 30.0
+    max_retry_after: float = MAX_RETRY_AFTER
 
-    def delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(max(float(retry_after), 0.0), MAX_RETRY_AFTER)
-            except ValueError:
-                pass
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before try ``attempt + 1``: the server's ``Retry-After`` if given, else jittered backoff."""
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
         return min(self.backoff * 2 ** (attempt - 1), self.max_backoff) * random.uniform(0.5, 1.0)
 
 
@@ -92,6 +216,8 @@ class ApiClient:
         verify: TLS verification.
         retry: Retry policy for transient failures.
         before_request: Called before every attempt (e.g. a shared rate limit).
+        secrets: Further secrets to scrub from error text (e.g. an OAuth client secret); the token and
+            password of ``auth`` and ``headers`` are always scrubbed.
     """
 
     def __init__(
@@ -105,6 +231,7 @@ class ApiClient:
         verify: bool = True,
         retry: RetryPolicy | None = None,
         before_request: Callable[[], None] | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -112,6 +239,15 @@ class ApiClient:
         self.before_request = before_request
         self._count_lock = threading.Lock()
         self.requests_made = 0
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add_secret(secret)
+        if auth:
+            self.add_secret(auth[1], username=auth[0])
+        for name, value in (headers or {}).items():
+            if name.lower() in ("authorization", "proxy-authorization"):
+                self.add_secret(value)
+                self.add_secret(value.partition(" ")[2])
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Accept": "application/json", **(headers or {})},
@@ -120,6 +256,16 @@ class ApiClient:
             verify=verify,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
+
+    def add_secret(self, secret: str, *, username: str | None = None) -> None:
+        """Scrub ``secret`` (in every echoed spelling) from this client's error text from now on."""
+        forms = secret_forms(secret, username)
+        self._secrets |= forms
+        register_secrets(forms)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any secret this client holds."""
+        return scrub(text, self._secrets)
 
     def close(self) -> None:
         self._http.close()
@@ -138,8 +284,9 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         ok: tuple[int, ...] = (),
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send one request, retrying only transient failures.
+        """Send one request, retrying only what :func:`retry_decision` allows.
 
         Args:
             method: HTTP method.
@@ -147,54 +294,108 @@ class ApiClient:
             params: Query parameters.
             json: JSON body.
             ok: Error statuses the caller handles itself (returned, not raised).
+            idempotent: Whether replaying is harmless (e.g. a search sent as POST); default by method.
 
         Raises:
-            AtlassianError: For a 4xx/5xx that is not transient, quoting the server's message.
+            AtlassianError: For a failure that is not retried, quoting the server's message (scrubbed).
             TransientError: When retries are exhausted.
         """
-        for attempt in range(1, self.retry.attempts + 1):
-            if self.before_request is not None:
-                self.before_request()
-            with self._count_lock:  # pages of one level are fetched from several threads
-                self.requests_made += 1
-            try:
-                response = self._http.request(method, path, params=params, json=json)
-            except httpx.TransportError as exc:
-                if attempt == self.retry.attempts:
-                    raise TransientError(self.service, method, path, None, f"{type(exc).__name__}: {exc}") from exc
-                delay = self.retry.delay(attempt, None)
-                log.warning(
-                    "%s %s %s: %s; retry %d in %.1fs",
-                    self.service,
-                    method,
-                    path,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                )
-                time.sleep(delay)
-                continue
-            if response.is_success or response.status_code in ok:
-                return response
-            if response.status_code not in RETRYABLE_STATUS:
-                raise AtlassianError(self.service, method, path, response.status_code, error_detail(response))
-            if attempt == self.retry.attempts:
-                raise TransientError(self.service, method, path, response.status_code, error_detail(response))
-            delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
-            log.warning(
-                "%s %s %s: %d; retry %d in %.1fs",
-                self.service,
-                method,
-                path,
-                response.status_code,
-                attempt,
-                delay,
-            )
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            retry=retry_if_exception_type(_Retry),
+            wait=self._wait,
+            before_sleep=self._log_retry,
+            reraise=True,
+            sleep=time.sleep,
+        )
+        try:
+            response: httpx.Response = retrying(self._attempt, method, path, params, json, ok, idempotent)
+        except _Retry as exhausted:
+            raise exhausted.error from exhausted.__cause__
+        return response
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        ok: tuple[int, ...],
+        idempotent: bool | None,
+    ) -> httpx.Response:
+        if self.before_request is not None:
+            self.before_request()
+        with self._count_lock:  # pages of one level are fetched from several threads
+            self.requests_made += 1
+        try:
+            response = self._http.request(method, path, params=params, json=json)
+        except httpx.HTTPError as exc:
+            detail = self.scrub(f"{type(exc).__name__}: {exc}")
+            if retry_decision(method, exc, idempotent=idempotent) == "retry":
+                raise _Retry(TransientError(self.service, method, path, None, detail)) from exc
+            if isinstance(exc, CONFIGURATION):
+                detail += " (a configuration error: check the site URL and credentials; not retried)"
+            raise AtlassianError(self.service, method, path, None, detail) from exc
+        if response.is_success or response.status_code in ok:
+            return response
+        detail = self.scrub(error_detail(response))
+        if retry_decision(method, response.status_code, idempotent=idempotent) == "fail":
+            raise AtlassianError(self.service, method, path, response.status_code, detail)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise _Retry(TransientError(self.service, method, path, response.status_code, detail, retry_after))
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = _failure_of(state)
+        return self.retry.delay(state.attempt_number, error.retry_after if error else None)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = _failure_of(state)
+        if error is None:
+            return
+        what = str(error.status) if error.status else error.detail
+        log.warning(
+            "%s %s %s: %s; retry %d in %.1fs",
+            self.service,
+            error.method,
+            error.path,
+            what,
+            state.attempt_number,
+            state.upcoming_sleep,
+        )
+
+    def decode(self, response: httpx.Response) -> Any:
+        """The JSON body of a successful response.
+
+        Raises:
+            AtlassianError: Naming service, method and path when the body is not JSON (an HTML login or
+                proxy page answered 200, a truncated body), with the start of what came instead.
+        """
+        try:
+            return response.json()
+        except ValueError as exc:
+            request = response.request
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            what = "an HTML page (a login, SSO or proxy page?)" if "html" in kind else f"invalid JSON ({kind})"
+            detail = self.scrub(f"expected JSON, got {what}: {exc}; body starts: {_preview(response)!r}")
+            path = request.url.raw_path.decode("ascii", "replace").split("?")[0]
+            raise AtlassianError(self.service, request.method, path, response.status_code, detail) from None
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", path, params=params).json()
+        return self.decode(self.request("GET", path, params=params))
 
-    def post_json(self, path: str, body: Any) -> Any:
-        return self.request("POST", path, json=body).json()
+    def post_json(self, path: str, body: Any, *, idempotent: bool = False) -> Any:
+        """POST ``body`` and decode the answer; ``idempotent=True`` for reads sent as POST (searches)."""
+        return self.decode(self.request("POST", path, json=body, idempotent=idempotent))
+
+
+class _Retry(Exception):
+    """One attempt failed in a way the policy retries; carries the error to raise once retries run out."""
+
+    def __init__(self, error: TransientError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _failure_of(state: RetryCallState) -> TransientError | None:
+    exc = state.outcome.exception() if state.outcome else None
+    return exc.error if isinstance(exc, _Retry) else None

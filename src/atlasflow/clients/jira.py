@@ -79,7 +79,7 @@ class JiraClient:
             if token:
                 body["nextPageToken"] = token
             if len(jql) > MAX_GET_JQL:
-                page = self.api.post_json(path, body)
+                page = self.api.post_json(path, body, idempotent=True)
             else:
                 params = {**body, "fields": ",".join(fields)}
                 page = self.api.get_json(path, params)
@@ -91,7 +91,7 @@ class JiraClient:
     def _dc_page(self, jql: str, fields: Sequence[str], start: int, size: int) -> dict[str, Any]:
         body = {"jql": jql, "startAt": start, "maxResults": size, "fields": list(fields)}
         if len(jql) > MAX_GET_JQL:
-            result: dict[str, Any] = self.api.post_json(f"{self.rest}/search", body)
+            result: dict[str, Any] = self.api.post_json(f"{self.rest}/search", body, idempotent=True)
         else:
             result = self.api.get_json(f"{self.rest}/search", {**body, "fields": ",".join(fields)})
         return result
@@ -112,7 +112,8 @@ class JiraClient:
     def count(self, jql: str) -> int:
         """How many issues match (Cloud: the approximate count; Data Center: the search total)."""
         if self.deployment == "cloud":
-            return int(self.api.post_json(f"{self.rest}/search/approximate-count", {"jql": jql})["count"])
+            body = self.api.post_json(f"{self.rest}/search/approximate-count", {"jql": jql}, idempotent=True)
+            return int(body["count"])
         return int(self._dc_page(jql, ["key"], 0, 0).get("total", 0))
 
     # --- fields -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from prefect.utilities.annotations import quote
 from prefect.variables import Variable
 from pydantic import SecretStr
 
-from atlasflow.clients.http import TransientError
+from atlasflow.clients.http import TransientError, redact
 from atlasflow.formats.messages import describe_figures, fit_post, inert
 
 log = logging.getLogger("atlasflow.notify")
@@ -123,8 +123,9 @@ def _redact(text: str, block: Block) -> str:
 def post(reference: str, subject: str, body: str) -> bool:
     """Post through the notification block ``reference`` (``slug/name``).
 
-    A failure is logged (with the block's secrets redacted) and answered ``False``, never raised: a job's
-    outcome does not depend on its notification.
+    The text is scrubbed of every secret a client of this process holds (an echoed token in a failure
+    reason stays out of the chat). A failure is logged (with the block's secrets redacted) and answered
+    ``False``, never raised: a job's outcome does not depend on its notification.
     """
     try:
         notifier = Block.load(reference)
@@ -136,7 +137,7 @@ def post(reference: str, subject: str, body: str) -> bool:
         return False
     try:
         with notifier.raise_on_failure():
-            notifier.notify(body, subject)  # type: ignore[unused-coroutine]
+            notifier.notify(redact(body), redact(subject))  # type: ignore[unused-coroutine]
     except Exception as exc:
         log.warning("notification failed: %s: %s", type(exc).__name__, _redact(str(exc), notifier))
         return False

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
+from email.utils import formatdate
 from typing import Any, Literal
 
 from starlette.requests import Request
@@ -33,6 +34,7 @@ class Faults:
         latency_ms: Added to every request before it is answered.
         rate_429: Share of requests answered 429 with ``Retry-After``.
         retry_after: Seconds announced in ``Retry-After``.
+        retry_after_date: Announce ``Retry-After`` as an HTTP date (that many seconds ahead) instead.
         rate_5xx: Share of requests answered 500 or 503.
         rate_drop: Share of requests whose connection is dropped mid-response.
         concurrent_edits: Number of upcoming Confluence page writes that a "colleague" pre-empts by
@@ -43,11 +45,17 @@ class Faults:
             is handled (then handled normally), and :attr:`stalled` is set, so a test can act, e.g. kill
             the client, while that request is in flight. One-shot.
         stall_seconds: How long a stalled request is held.
+        echo_status: When set (e.g. 401 or 400), matching requests are answered with this status and an
+            error body that echoes the request's headers, ``Authorization`` included, as some proxies and
+            API gateways do.
+        answer_200: ``"html"``: matching requests get ``200`` with an HTML sign-in page (an SSO proxy in
+            front of the site); ``"truncated_json"``: ``200`` with a JSON body cut short.
     """
 
     latency_ms: float = 0.0
     rate_429: float = 0.0
     retry_after: int = 1
+    retry_after_date: bool = False
     rate_5xx: float = 0.0
     rate_drop: float = 0.0
     concurrent_edits: int = 0
@@ -55,6 +63,8 @@ class Faults:
     seed: int = 7
     stall: str = ""
     stall_seconds: float = 5.0
+    echo_status: int = 0
+    answer_200: Literal["", "html", "truncated_json"] = ""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -79,6 +89,11 @@ class Faults:
                 return name
             x -= rate
         return None
+
+    def retry_after_header(self) -> str:
+        if self.retry_after_date:
+            return formatdate(time.time() + self.retry_after, usegmt=True)
+        return str(self.retry_after)
 
     def pick_5xx(self) -> int:
         with self._lock:
@@ -241,7 +256,11 @@ class SandboxMiddleware:
             if fault == "drop":
                 await self._drop(logging_send)
                 return
-            response = self._fault_response(fault, faults) or self._auth_failure(scope)
+            response = (
+                self._fault_response(fault, faults)
+                or self._misbehaviour(scope, faults)
+                or self._auth_failure(scope)
+            )
             if response is not None:
                 await response(scope, receive, logging_send)
                 return
@@ -278,13 +297,32 @@ class SandboxMiddleware:
             return JSONResponse(
                 {"errorMessages": ["Rate limit exceeded."], "errors": {}},
                 status_code=429,
-                headers={"Retry-After": str(faults.retry_after)},
+                headers={"Retry-After": faults.retry_after_header()},
             )
         if fault == "5xx":
             return JSONResponse(
                 {"errorMessages": ["Internal server error (injected)."], "errors": {}},
                 status_code=faults.pick_5xx(),
             )
+        return None
+
+    @staticmethod
+    def _misbehaviour(scope: Scope, faults: Faults) -> Response | None:
+        """A misbehaving server or gateway: headers echoed in an error, or a 200 that is not JSON."""
+        if not scope["path"].startswith(faults.path_prefix):
+            return None
+        if faults.echo_status:
+            echoed = "; ".join(f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in scope["headers"])
+            return jira_error(faults.echo_status, f"Request rejected by gateway. Request headers: {echoed}")
+        if faults.answer_200 == "html":
+            page = (
+                "<!DOCTYPE html><html><head><title>Sign in - Acme SSO</title></head><body>"
+                "<h1>Sign in to continue</h1><form method='post' action='/sso/login'>"
+                "<input name='username'><input name='password' type='password'></form></body></html>"
+            )
+            return Response(page, status_code=200, media_type="text/html; charset=utf-8")
+        if faults.answer_200 == "truncated_json":
+            return Response('{"issues": [{"id": "10001", "key": "DEMO-1", "fie', media_type="application/json")
         return None
 
     def _auth_failure(self, scope: Scope) -> Response | None:
