@@ -1,14 +1,20 @@
 """Jira REST client: search with the right paging for Cloud and Data Center, fields, issues, permissions.
 
-Cloud searches go to ``/rest/api/3/search/jql`` (``nextPageToken`` cursor, no total); Data Center to
-``/rest/api/2/search`` (``startAt``/``total``, with the page size the server actually grants read back).
+Cloud searches go to ``/rest/api/3/search/jql`` (``nextPageToken`` cursor, no total) and large results
+are fetched by id with ``/rest/api/3/issue/bulkfetch``; Data Center to ``/rest/api/2/search``
+(``startAt``/``total``, with the page size the server actually grants read back, never past the search
+window of 10,000 results).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
 
 from atlasflow.clients.http import ApiClient, AtlassianError
@@ -20,6 +26,18 @@ T = TypeVar("T")
 MAX_GET_JQL = 1500
 #: Page size asked for; servers grant at most their own cap and we read back what came.
 REQUESTED_PAGE_SIZE = 1000
+#: Cloud ``search/jql`` page size when only ids are asked for (the documented maximum).
+ID_PAGE_SIZE = 5000
+#: Issues per Cloud ``issue/bulkfetch``; up to the larger number when every field is named, at most
+#: :data:`BULK_FETCH_MAX_FIELDS` of them, and none is multi-valued.
+BULK_FETCH_SIZE = 100
+BULK_FETCH_SIZE_EFFICIENT = 1000
+BULK_FETCH_MAX_FIELDS = 100
+MULTI_VALUED = frozenset({"comment", "worklog", "attachment"})
+#: Data Center: the furthest ``startAt + maxResults`` a search reaches (Jira with OpenSearch answers 500
+#: "search platform limit of 10,000" past it; ``jira.search.platform.max.result.window``).
+DC_RESULT_WINDOW = 10_000
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
 
 class JiraClient:
@@ -31,12 +49,13 @@ class JiraClient:
         parallelism: Concurrent requests for independent pages or queries.
     """
 
-    def __init__(self, api: ApiClient, deployment: Deployment, *, parallelism: int = 4) -> None:
+    def __init__(self, api: ApiClient, deployment: Deployment, *, parallelism: int = 8) -> None:
         self.api = api
         self.deployment = deployment
         self.parallelism = parallelism
         self._fields: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def rest(self) -> str:
@@ -47,17 +66,33 @@ class JiraClient:
         return self.api.requests_made
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self.api.close()
+
+    def __enter__(self) -> JiraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- search -------------------------------------------------------------------------------------
 
     def search(self, jql: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Every issue matching ``jql``, page by page, with the given fields."""
+        """Every issue matching ``jql`` once, with the given fields (see :meth:`search_pages`)."""
         for page in self.search_pages(jql, fields):
             yield from page
 
     def search_pages(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of issues; Data Center pages after the first are fetched in parallel."""
+        """Pages of issues, each issue once; the order of issues across pages is not the JQL's order.
+
+        The first page is asked for with its fields: a small result is one request. A larger one is
+        fetched in parallel, as many requests at once as :attr:`parallelism` allows (each takes a slot
+        of the client's rate limit): on Cloud, the ids by ``nextPageToken`` pages of
+        :data:`ID_PAGE_SIZE` while the issues already known are fetched by ``issue/bulkfetch``; on
+        Data Center, ``startAt`` pages inside the search window and keyset ranges (``id > last``)
+        beyond it.
+        """
         if self.deployment == "cloud":
             yield from self._cloud_pages(jql, fields)
         else:
@@ -71,22 +106,103 @@ class JiraClient:
             results = list(pool.map(lambda q: list(self.search(q, fields)), queries))
         return [issue for chunk in results for issue in chunk]
 
-    def _cloud_pages(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+    def _cloud_page(self, jql: str, fields: Sequence[str], token: str | None, size: int) -> dict[str, Any]:
         path = f"{self.rest}/search/jql"
+        body: dict[str, Any] = {"jql": jql, "maxResults": size}
+        if fields:
+            body["fields"] = list(fields)
+        if token:
+            body["nextPageToken"] = token
+        if len(jql) > MAX_GET_JQL:
+            result: dict[str, Any] = self.api.post_json(path, body, idempotent=True)
+        else:
+            params = {**body, "fields": ",".join(fields)} if fields else body
+            result = self.api.get_json(path, params)
+        return result
+
+    def _cloud_pages(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+        first = self._cloud_page(jql, fields, None, REQUESTED_PAGE_SIZE)
+        issues = first.get("issues", [])
+        yield issues
+        if first.get("isLast", True) or not first.get("nextPageToken"):
+            return
+        seen = {str(issue["id"]) for issue in issues}
+        size = self._bulk_fetch_size(fields)
+        batches = (functools.partial(self.bulk_fetch, batch, fields) for batch in self._new_ids(jql, seen, size))
+        yield from self._pipelined(batches)
+
+    def _new_ids(self, jql: str, seen: set[str], size: int) -> Iterator[list[str]]:
+        """Batches of ``size`` ids matching ``jql`` that are not in ``seen`` (which they are added to)."""
         token: str | None = None
+        batch: list[str] = []
         while True:
-            body: dict[str, Any] = {"jql": jql, "maxResults": REQUESTED_PAGE_SIZE, "fields": list(fields)}
-            if token:
-                body["nextPageToken"] = token
-            if len(jql) > MAX_GET_JQL:
-                page = self.api.post_json(path, body, idempotent=True)
-            else:
-                params = {**body, "fields": ",".join(fields)}
-                page = self.api.get_json(path, params)
-            yield page.get("issues", [])
+            page = self._cloud_page(jql, (), token, ID_PAGE_SIZE)
+            for issue in page.get("issues", []):
+                issue_id = str(issue["id"])
+                if issue_id not in seen:
+                    seen.add(issue_id)
+                    batch.append(issue_id)
+                    if len(batch) == size:
+                        yield batch
+                        batch = []
             token = page.get("nextPageToken")
             if page.get("isLast", True) or not token:
-                return
+                break
+        if batch:
+            yield batch
+
+    def bulk_fetch(self, ids: Sequence[str], fields: Sequence[str], *, retry: bool = True) -> list[dict[str, Any]]:
+        """Issues by id or key (Cloud ``issue/bulkfetch``); ids Jira could not serve are asked for once more.
+
+        Issues that do not exist or are not visible are left out, as Jira does.
+
+        Raises:
+            AtlassianError: When Jira still reports issue errors on the second try.
+        """
+        path = f"{self.rest}/issue/bulkfetch"
+        result = self.api.post_json(path, {"issueIdsOrKeys": list(ids), "fields": list(fields)}, idempotent=True)
+        issues: list[dict[str, Any]] = list(result.get("issues") or [])
+        errors = result.get("issueErrors") or []
+        if errors and retry:
+            issues += self.bulk_fetch([str(e.get("id")) for e in errors], fields, retry=False)
+        elif errors:
+            detail = "; ".join(f"{e.get('id')}: {e.get('errorMessage', '?')}" for e in errors[:5])
+            raise AtlassianError("Jira", "POST", path, None, f"{len(errors)} issue(s) not served: {detail}")
+        return issues
+
+    def _bulk_fetch_size(self, fields: Sequence[str]) -> int:
+        """1000 when the request can be served "efficiently" (named single-valued fields, at most 100), else 100."""
+        if not fields or len(fields) > BULK_FETCH_MAX_FIELDS:
+            return BULK_FETCH_SIZE
+        schemas = {f["id"]: f.get("schema") or {} for f in self.fields()}
+        for field_id in fields:
+            if field_id.startswith(("*", "-")) or field_id in MULTI_VALUED:
+                return BULK_FETCH_SIZE
+            if schemas.get(field_id, {}).get("type") == "array":
+                return BULK_FETCH_SIZE
+        return BULK_FETCH_SIZE_EFFICIENT
+
+    def _pipelined(self, calls: Iterable[Callable[[], list[dict[str, Any]]]]) -> Iterator[list[dict[str, Any]]]:
+        """Run ``calls`` on the fetch pool, a bounded number ahead of the consumer; results in call order."""
+        pool = self._fetch_pool()
+        ahead = 2 * self.parallelism
+        pending: deque[Future[list[dict[str, Any]]]] = deque()
+        try:
+            for call in calls:
+                pending.append(pool.submit(call))
+                if len(pending) >= ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _fetch_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="jira-fetch")
+            return self._pool
 
     def _dc_page(self, jql: str, fields: Sequence[str], start: int, size: int) -> dict[str, Any]:
         body = {"jql": jql, "startAt": start, "maxResults": size, "fields": list(fields)}
@@ -96,18 +212,53 @@ class JiraClient:
             result = self.api.get_json(f"{self.rest}/search", {**body, "fields": ",".join(fields)})
         return result
 
+    def _dc_issues(self, jql: str, fields: Sequence[str], start: int, size: int) -> list[dict[str, Any]]:
+        issues: list[dict[str, Any]] = self._dc_page(jql, fields, start, size).get("issues", [])
+        return issues
+
     def _dc_pages(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
         first = self._dc_page(jql, fields, 0, REQUESTED_PAGE_SIZE)
         issues = first.get("issues", [])
         yield issues
         total = int(first.get("total", len(issues)))
         size = int(first.get("maxResults") or len(issues) or 1)
-        starts = range(len(issues), total, size)
-        if not issues or not starts:
+        if not issues or total <= len(issues):
             return
-        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-            for page in pool.map(lambda s: self._dc_page(jql, fields, s, size), starts):
-                yield page.get("issues", [])
+        if total <= DC_RESULT_WINDOW:
+            yield from self._dc_window(jql, fields, len(issues), total, size)
+        else:
+            yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues})
+
+    def _dc_window(
+        self, jql: str, fields: Sequence[str], start: int, total: int, size: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages from ``start`` up to ``total`` or the end of the search window, in parallel, in order."""
+        end = min(total, DC_RESULT_WINDOW)
+        calls = (
+            functools.partial(self._dc_issues, jql, fields, s, min(size, end - s)) for s in range(start, end, size)
+        )
+        yield from self._pipelined(calls)
+
+    def _dc_keyset(self, jql: str, fields: Sequence[str], size: int, seen: set[str]) -> Iterator[list[dict[str, Any]]]:
+        """Beyond the search window: ``(jql) AND id > last ORDER BY id``, one window after the other."""
+        condition = jql_condition(jql)
+        after: int | None = None
+        while True:
+            clauses = [f"({condition})" if condition else "", f"id > {after}" if after is not None else ""]
+            query = " AND ".join(c for c in clauses if c) + " ORDER BY id ASC"
+            first = self._dc_page(query, fields, 0, size)
+            head = first.get("issues", [])
+            total = int(first.get("total", len(head)))
+            last: int | None = None
+            for page in itertools.chain([head], self._dc_window(query, fields, len(head), total, size)):
+                if page:
+                    last = int(page[-1]["id"])
+                fresh = [issue for issue in page if str(issue["id"]) not in seen]
+                seen.update(str(issue["id"]) for issue in fresh)
+                yield fresh
+            if total <= DC_RESULT_WINDOW or last is None:
+                return
+            after = last
 
     def count(self, jql: str) -> int:
         """How many issues match (Cloud: the approximate count; Data Center: the search total)."""
@@ -197,6 +348,28 @@ class JiraClient:
 def quote_jql(value: str) -> str:
     """A JQL string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def jql_condition(jql: str) -> str:
+    """The condition of a JQL query: what comes before a top-level ``ORDER BY`` (quoted text skipped)."""
+    masked: list[str] = []
+    quote: str | None = None
+    escaped = False
+    for char in jql:
+        if quote:
+            masked.append("_")
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        else:
+            masked.append(char)
+            if char in "\"'":
+                quote = char
+    match = _ORDER_BY.search("".join(masked))
+    return (jql[: match.start()] if match else jql).strip()
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:

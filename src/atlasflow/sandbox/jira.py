@@ -3,11 +3,14 @@
 Cloud (``state.mode == "cloud"``), under ``/rest/api/2`` and ``/rest/api/3``:
     ``GET|POST search/jql`` (cursor paging: ``nextPageToken``/``isLast``, no ``total``; without
     ``fields`` the issues carry only ``id``), ``POST search/approximate-count``, ``GET|POST search``
-    answers 410 (removed), ``issue`` (POST), ``issue/{key}`` (GET/PUT/DELETE), ``mypermissions``
+    answers 410 (removed), ``issue/bulkfetch`` (POST: up to 100 issues by id or key, 1000 when every
+    field is named, at most 100 of them, none multi-valued and no heavy ``expand``; ascending id order;
+    unknown or hidden issues left out), ``issue`` (POST), ``issue/{key}`` (GET/PUT/DELETE), ``mypermissions``
     (``permissions`` required), ``myself``, ``field``. v3 renders ``description`` as an Atlassian
     Document, v2 as a string.
 Data Center (``"datacenter"``), under ``/rest/api/2`` and ``/rest/api/latest`` only (``/rest/api/3``
-is 404): ``GET|POST search`` (``startAt``/``total``; ``validateQuery``), and the same issue,
+is 404): ``GET|POST search`` (``startAt``/``total``; ``validateQuery``; ``startAt + maxResults`` past the
+search window of 10,000 answers 500 "Search limit exceeded", as Jira with OpenSearch does), and the same issue,
 permission, myself and field resources.
 Both: ``GET /rest/agile/1.0/epic/{key}/issue`` (the epic's children: Epic Link in DC, ``parent`` in
 Cloud; ``startAt``/``maxResults``/``total``).
@@ -32,6 +35,7 @@ import base64
 import binascii
 import hashlib
 import json
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,6 +83,21 @@ PERMISSIONS: dict[str, tuple[str, str, str]] = {
     "TRANSITION_ISSUES": ("46", "Transition Issues", "Ability to transition issues."),
 }
 _EDITABLE_SYSTEM = frozenset({"summary", "description", "priority", "assignee", "labels"})
+#: Issues per ``issue/bulkfetch`` request; up to the larger number when the request is "shaped so that it
+#: can be served efficiently" (fields named explicitly, at most 100 of them, none multi-valued, no heavy
+#: expansion), as the Cloud reference documents it.
+BULK_FETCH_MAX = 100
+BULK_FETCH_MAX_EFFICIENT = 1000
+BULK_FETCH_MAX_FIELDS = 100
+_HEAVY_EXPAND = frozenset(
+    {"changelog", "editmeta", "operations", "renderedFields", "transitions", "versionedRepresentations"}
+)
+_MULTI_VALUED = frozenset({"comment", "worklog", "attachment"})
+WINDOW_EXCEEDED = (
+    "Search limit exceeded. We couldn't complete your search because it requests {:,} results which exceeded "
+    "the search platform limit of {:,}. Try refining your query or contact your Jira administrator. "
+    "Repeating the same search may not work."
+)
 _SEARCH_CACHE_SIZE = 32
 
 
@@ -174,6 +193,10 @@ class _JiraApi:
         for version in versions:
             base = f"/rest/api/{version}"
             api = "3" if version == "3" else "2"
+            if self.cloud:
+                routes.append(
+                    Route(f"{base}/issue/bulkfetch", self._bind(self.bulk_fetch, api), methods=["POST"])
+                )
             routes += [
                 Route(f"{base}/issue", self._bind(self.create_issue, api), methods=["POST"]),
                 Route(f"{base}/issue/{{key}}", self._bind(self.issue, api), methods=["GET", "PUT", "DELETE"]),
@@ -541,6 +564,8 @@ class _JiraApi:
         requested = _int_param(params, "maxResults", settings.default_max_results)
         size = settings.default_max_results if requested < 0 else min(requested, settings.max_results)
         selection = self._selection(params.get("fields"), "*navigable")
+        if size > 0 and start + size > settings.max_result_window:
+            return _server_error(WINDOW_EXCEEDED.format(start + size, settings.max_result_window))
         with self.site.lock:
             result = self._run(str(params.get("jql") or ""), account, strict=strict)
             ctx = self._ctx(request, api, account)
@@ -578,6 +603,48 @@ class _JiraApi:
         return _respond(_json(head)[:-1] + b',"issues":[' + b",".join(parts) + b"]}")
 
     # ---------------------------------------------------------------------------------- issues
+
+    async def bulk_fetch(self, request: Request, api: str) -> Response:
+        """``POST issue/bulkfetch``: issues by id or key, in ascending id order; unknown or invisible ones
+        are left out (not errors)."""
+        body = await self._body(request)
+        wanted = body.get("issueIdsOrKeys")
+        if not isinstance(wanted, list) or not wanted:
+            raise _BadRequest("issueIdsOrKeys: at least one issue ID or key is required.")
+        tokens = _list_param(body.get("fields")) or ["*navigable"]
+        selection = self._selection(tokens, "*navigable")
+        limit = BULK_FETCH_MAX_EFFICIENT if self._efficient(tokens, body.get("expand")) else BULK_FETCH_MAX
+        if len(wanted) > limit:
+            raise _BadRequest(
+                f"You can request at most {limit} issues at a time; this request has {len(wanted)}. Up to "
+                f"{BULK_FETCH_MAX_EFFICIENT} are allowed when fields names at most {BULK_FETCH_MAX_FIELDS} "
+                "single-valued fields and expand asks for no changelog, editmeta, operations, "
+                "renderedFields, transitions or versionedRepresentations."
+            )
+        account = self.state.account(request)
+        with self.site.lock:
+            visible = self.site.browsable(account)
+            found: dict[int, Issue] = {}
+            for ident in wanted:
+                issue = self.site.find_issue(str(ident))
+                if issue is not None and issue.project in visible:
+                    found[issue.id] = issue
+            ctx = self._ctx(request, api, account)
+            parts = [self._rendered_issue(found[i], selection, ctx) for i in sorted(found)]
+        return _respond(b'{"issues":[' + b",".join(parts) + b'],"issueErrors":[]}')
+
+    def _efficient(self, tokens: list[str], expand: Any) -> bool:
+        """Whether a bulk fetch may ask for up to :data:`BULK_FETCH_MAX_EFFICIENT` issues."""
+        named = [t for t in tokens if not t.startswith("-")]
+        if not named or len(named) > BULK_FETCH_MAX_FIELDS or {"*all", "*navigable"} & set(named):
+            return False
+        if _HEAVY_EXPAND & set(_list_param(expand)):
+            return False
+        for name in named:
+            fdef = self.site.field_by_id.get(name)
+            if name in _MULTI_VALUED or (fdef and (fdef.schema or {}).get("type") == "array"):
+                return False
+        return True
 
     async def issue(self, request: Request, api: str) -> Response:
         account = self.state.account(request)
@@ -851,6 +918,17 @@ class _JiraApi:
                 entry["schema"] = fdef.schema
             out.append(entry)
         return _respond(_json(out))
+
+
+def _server_error(message: str) -> Response:
+    """Jira Data Center's answer to an unhandled server-side failure (status 500)."""
+    referral = uuid.uuid4()
+    body = {
+        "message": message,
+        "status-code": 500,
+        "stack-trace": f"Please contact your admin passing attached Log's referral number: {referral}",
+    }
+    return _respond(_json(body), 500)
 
 
 def _page_token(offset: int, jql: str) -> str:

@@ -211,6 +211,9 @@ class JiraSettings:
             response's ``maxResults`` (DC) shows the capped value.
         max_results_ids_only: Cap of Cloud ``/search/jql`` when only ids/keys are requested.
         default_max_results: Page size when the client sends no ``maxResults``.
+        max_result_window: Data Center: results a ``/search`` can reach (``startAt + maxResults``); past
+            it Jira with OpenSearch answers 500 "Search limit exceeded ... search platform limit of
+            10,000" (``jira.search.platform.max.result.window``).
         render_cache_size: Rendered issue payloads kept (one per issue and fields selection); the
             cache is emptied when full and whenever the site changes. 30,000 covers a 20,000-issue
             export twice over and stays under ~100 MB.
@@ -219,6 +222,7 @@ class JiraSettings:
     max_results: int = 100
     max_results_ids_only: int = 5000
     default_max_results: int = 50
+    max_result_window: int = 10_000
     render_cache_size: int = 30_000
 
 

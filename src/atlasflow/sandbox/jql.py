@@ -3,7 +3,8 @@
 Supported (field names and keywords case-insensitive, values bare or quoted)::
 
     project      = != in (not in)   by key, id or name
-    key/issuekey/id/issue  = != in (not in)   by key or numeric id
+    key/issuekey/id/issue  = != in (not in)   by key or numeric id;  < <= > >=  (a numeric value compares
+                 ids, a key compares numbers within its project: keyset paging)
     parent       = != in (not in) is (not) EMPTY
     "Epic Link"  = != in (not in) is (not) EMPTY   also cf[10830], customfield_10830 (Data Center)
     status, issuetype/type         = != in (not in)   by name or id
@@ -401,6 +402,7 @@ _KIND_OF_FIELD = {
 }
 _NULLABLE = frozenset({"parent", "epic", "priority", "assignee"})
 _EQUALITY_OPS = frozenset({"=", "!=", "in", "not in"})
+_RANGE_OPS = {"<": int.__lt__, "<=": int.__le__, ">": int.__gt__, ">=": int.__ge__}
 
 
 class _Pred:
@@ -434,6 +436,20 @@ class _AttrPred(_Pred):
         if self.negate:
             return value is not None and value not in self.values
         return value in self.values
+
+
+@dataclass(eq=False)
+class _RangePred(_Pred):
+    """``id > 10500`` (``project`` is ``None``) or ``key > DEMO-5`` (numbers within ``project``)."""
+
+    op: str
+    bound: int
+    project: str | None
+
+    def test(self, issue: Issue) -> bool:
+        if self.project is None:
+            return bool(_RANGE_OPS[self.op](issue.id, self.bound))
+        return issue.project == self.project and bool(_RANGE_OPS[self.op](issue.number, self.bound))
 
 
 @dataclass(eq=False)
@@ -511,6 +527,8 @@ class _Compiler:
                 f"Field '{clause.field}' does not exist or you do not have permission to view it."
             )
             return _AttrPred("key", frozenset(), False, None)
+        if kind == "key" and clause.op in _RANGE_OPS:
+            return self.range_clause(clause)
         allowed = _EQUALITY_OPS | ({"is", "is not"} if kind in _NULLABLE else set())
         if kind is None or clause.op not in allowed:
             self.errors.append(f"The operator '{clause.op}' is not supported by the '{clause.field}' field.")
@@ -533,6 +551,19 @@ class _Compiler:
         items = operand.items if isinstance(operand, ValueList) else (operand,)
         values = frozenset(v for v in (self.resolve(kind, clause.field, item) for item in items) if v)
         return _AttrPred(kind, values, op in ("!=", "not in"), self._lookup(kind))
+
+    def range_clause(self, clause: Clause) -> _Pred:
+        operand = clause.operand
+        if not isinstance(operand, Value):
+            self.errors.append(f"The operator '{clause.op}' is not supported by the '{clause.field}' field.")
+            return _AttrPred("key", frozenset(), False, None)
+        if operand.text.isdigit():
+            return _RangePred(clause.op, int(operand.text), None)
+        key = self.resolve("key", clause.field, operand)
+        issue = self.site.issues.get(key) if key else None
+        if issue is None:
+            return _AttrPred("key", frozenset(), False, None)
+        return _RangePred(clause.op, issue.number, issue.project)
 
     def resolve(self, kind: str, name: str, item: Value | Function) -> str | None:
         """The canonical stored value an operand item stands for; ``None`` (and a problem) if none."""

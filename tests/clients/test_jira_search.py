@@ -1,0 +1,131 @@
+"""Large searches through the real client against the sandbox over HTTP: every issue once, in as few
+dependent requests as the APIs allow (Cloud ids + ``issue/bulkfetch``; Data Center pages inside the
+10,000-result window, keyset ranges past it)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from urllib.parse import parse_qs
+
+import pytest
+
+from atlasflow.clients.http import ApiClient
+from atlasflow.clients.jira import JiraClient, jql_condition
+from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.core import Faults
+from atlasflow.sandbox.jira_data import JiraSite
+
+FIELDS = ["summary", "status", "issuetype", "parent"]
+
+
+def client_for(sb: Sandbox) -> JiraClient:
+    api = ApiClient("Jira", sb.jira_url, auth=("demo@example.com", "sandbox-token"))
+    return JiraClient(api, sb.mode)
+
+
+@pytest.fixture(scope="module")
+def cloud_2500() -> Iterator[Sandbox]:
+    site = JiraSite.generated("cloud", total=2500, depth=2)
+    site.settings.max_results_ids_only = 1000  # three id pages without needing 15,000 issues
+    with Sandbox(mode="cloud", jira=site) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def dc_10500() -> Iterator[Sandbox]:
+    with Sandbox(mode="datacenter", jira=JiraSite.generated("datacenter", total=10_500, depth=2)) as sb:
+        yield sb
+
+
+def requests_by_path(sb: Sandbox) -> Counter[str]:
+    return Counter(f"{e.method} {e.path}" for e in sb.state.log.matching("/rest/"))
+
+
+def test_cloud_large_search_is_ids_then_parallel_bulkfetch_of_1000(cloud_2500: Sandbox) -> None:
+    cloud_2500.state.log.clear()
+    with client_for(cloud_2500) as client:
+        issues = list(client.search("project = BIG ORDER BY key", FIELDS))
+    keys = [issue["key"] for issue in issues]
+    assert len(keys) == len(set(keys)) == 2500
+    assert all(issue["fields"]["summary"] for issue in issues)
+    counts = requests_by_path(cloud_2500)
+    # one page with fields, three id pages (1000 each here), 2400 issues left in batches of 1000
+    assert counts["GET /rest/api/3/search/jql"] == 1 + 3
+    assert counts["POST /rest/api/3/issue/bulkfetch"] == 3
+    assert counts["GET /rest/api/3/field"] == 1  # to know the fields are single-valued
+    assert sum(counts.values()) == 8
+
+
+def test_cloud_bulkfetch_of_multi_valued_fields_goes_by_100(cloud_2500: Sandbox) -> None:
+    cloud_2500.state.log.clear()
+    with client_for(cloud_2500) as client:
+        issues = list(client.search("project = BIG", [*FIELDS, "subtasks"]))
+    assert len({issue["id"] for issue in issues}) == len(issues) == 2500
+    assert requests_by_path(cloud_2500)["POST /rest/api/3/issue/bulkfetch"] == math.ceil(2400 / 100)
+
+
+def test_cloud_small_search_is_one_request(cloud_2500: Sandbox) -> None:
+    cloud_2500.state.log.clear()
+    with client_for(cloud_2500) as client:
+        issues = list(client.search("key in (BIG-1, BIG-2, BIG-3)", FIELDS))
+    assert sorted(issue["key"] for issue in issues) == ["BIG-1", "BIG-2", "BIG-3"]
+    assert sum(requests_by_path(cloud_2500).values()) == 1
+
+
+def test_cloud_large_search_survives_transient_faults(cloud_2500: Sandbox) -> None:
+    cloud_2500.state.faults = Faults(rate_5xx=0.15, rate_429=0.1, retry_after=0, rate_drop=0.05, seed=3)
+    try:
+        api = ApiClient("Jira", cloud_2500.jira_url, auth=("demo@example.com", "sandbox-token"))
+        with JiraClient(api, "cloud") as client:
+            keys = [issue["key"] for issue in client.search("project = BIG", FIELDS)]
+    finally:
+        cloud_2500.state.faults = Faults()
+    assert len(keys) == len(set(keys)) == 2500
+    assert any(e.fault for e in cloud_2500.state.log.matching("/rest/api/3/issue/bulkfetch"))
+
+
+def test_dc_search_past_the_window_gets_every_issue_once_without_touching_it(dc_10500: Sandbox) -> None:
+    dc_10500.state.log.clear()
+    with client_for(dc_10500) as client:
+        issues = list(client.search('project = "BIG" ORDER BY key', FIELDS))
+    keys = [issue["key"] for issue in issues]
+    assert len(keys) == len(set(keys)) == 10_500
+    searches = dc_10500.state.log.matching("/rest/api/2/search")
+    assert all(e.status == 200 for e in searches)
+    for entry in searches:
+        query = parse_qs(entry.query)
+        assert int(query["startAt"][0]) + int(query["maxResults"][0]) <= 10_000
+    # 105 pages of 100 and the first page of the second window; the first page is asked twice at most
+    assert len(searches) <= 105 + 2
+
+
+def test_dc_search_inside_the_window_is_parallel_pages(dc_10500: Sandbox) -> None:
+    dc_10500.state.log.clear()
+    with client_for(dc_10500) as client:
+        issues = list(client.search("project = BIG AND issuetype = Story", FIELDS))
+    stories = sum(1 for i in dc_10500.jira.issues.values() if i.type == "Story")  # type: ignore[union-attr]
+    assert len({issue["key"] for issue in issues}) == len(issues) == stories
+    assert len(dc_10500.state.log.matching("/rest/api/2/search")) == math.ceil(stories / 100)
+
+
+def test_dc_keyset_keeps_the_users_condition_whole(dc_10500: Sandbox) -> None:
+    with client_for(dc_10500) as client:
+        issues = list(client.search("issuetype = Epic OR project = BIG order by created DESC", ["summary"]))
+    assert len({issue["key"] for issue in issues}) == len(issues) == 10_500
+
+
+@pytest.mark.parametrize(
+    ("jql", "condition"),
+    [
+        ("project = X ORDER BY key", "project = X"),
+        ("project = X order  by key ASC, id", "project = X"),
+        ('summary ~ "order by" AND project = X', 'summary ~ "order by" AND project = X'),
+        ("summary ~ 'say \\' order by' ORDER BY id", "summary ~ 'say \\' order by'"),
+        ("ORDER BY key", ""),
+        ("reorder = 1", "reorder = 1"),
+    ],
+)
+def test_jql_condition_drops_only_a_top_level_order_by(jql: str, condition: str) -> None:
+    assert jql_condition(jql) == condition
