@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
 import pytest
+from markdown_it import MarkdownIt
 
 from atlasflow.formats.messages import MATTERMOST_POST_LIMIT, describe_figures, fit_post, inert
 from atlasflow.sandbox.app import Sandbox
@@ -27,6 +29,13 @@ def test_markdown_cannot_break_out() -> None:
         "```" not in out and "[click](" not in out and "**" not in out and "|" not in out.replace("\\|", "")
     )
     assert "<script>" not in out
+
+
+@pytest.mark.parametrize("text", ["&#64;channel", "&#x40;all", "&commat;here", "a &amp; b", "&lt;!channel&gt;"])
+def test_entities_render_as_typed_not_as_what_they_encode(text: str) -> None:
+    rendered = MarkdownIt("commonmark").renderInline(inert(text))
+    assert html.unescape(rendered).replace("\u200b", "") == text
+    assert not MENTION.search(html.unescape(rendered))
 
 
 def test_long_text_is_cut() -> None:

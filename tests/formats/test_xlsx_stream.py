@@ -83,6 +83,8 @@ def test_cells_read_back(tmp_path: Path) -> None:
     assert first["A3"].hyperlink is None
     assert [second["A1"].value, second["B1"].value, second["A4"].value] == [1.5, False, datetime(2024, 12, 31)]
     assert (second["B4"].value, second["B4"].data_type) == ("=1+1", "s")
+    assert second["B4"].quotePrefix, "formula-like text must keep Excel from turning it live on edit"
+    assert not first["B2"].quotePrefix and not first["A1"].quotePrefix
     assert second["A4"].number_format == "yyyy-mm-dd"
     assert second.freeze_panes is None
     assert len(book["Chart"]._charts) == 1
@@ -154,6 +156,21 @@ def test_excel_serial() -> None:
 class _Points(int):
     def __repr__(self) -> str:
         return f"_Points({int(self)})"
+
+
+def test_formula_like_text_keeps_its_style_with_a_quote_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.xlsx"
+    with path.open("wb") as file:
+        book = StreamingWorkbook(file)
+        sheet = book.add_sheet("S", 3)
+        assert sheet.add_link("C1", "https://example.com/x")
+        cells = [text_cell("A1", "@SUM(A2)", STYLE_HEADER), text_cell("B1", "+cmd|' /C calc'!A0")]
+        sheet.write_row(0, [*cells, text_cell("C1", "-1", STYLE_LINK)])
+        book.close()
+    sheet = openpyxl.load_workbook(path)["S"]
+    assert [c.value for c in sheet[1]] == ["@SUM(A2)", "+cmd|' /C calc'!A0", "-1"]
+    assert all(c.quotePrefix and c.data_type == "s" for c in sheet[1])
+    assert sheet["A1"].font.b and sheet["C1"].font.u
 
 
 def test_cell_fragments() -> None:

@@ -11,7 +11,7 @@ from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectNotFound
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import ApiClient
@@ -24,8 +24,29 @@ DeploymentKind = Literal["auto", "cloud", "datacenter"]
 JIRA_RATE_LIMIT = "atlasflow-jira-api"
 
 
+def check_site_url(url: str) -> str:
+    """``url`` if it is a usable site base URL: http(s), a host, no user name or password in it.
+
+    Raises:
+        ValueError: Saying what is wrong, without repeating the URL (it may hold a password).
+    """
+    parts = urlparse(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the site URL must start with https:// (or http://), e.g. https://acme.atlassian.net")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "the site URL must not contain a user name or password (user:secret@host): it would be written "
+            "into every link; give the user as `username` and the secret as `token`"
+        )
+    if not parts.hostname:
+        raise ValueError("the site URL has no host name, e.g. https://acme.atlassian.net")
+    return url.strip()
+
+
 class _AtlassianCredentials(Block):
     """Fields and client construction common to Jira and Confluence sites."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # a refused value may be a secret
 
     url: str = Field(description="Site base URL.")
     username: str | None = Field(
@@ -39,6 +60,11 @@ class _AtlassianCredentials(Block):
     timeout_seconds: float = Field(default=30.0, gt=0, description="HTTP connect/read timeout per request.")
 
     _service = "Atlassian"
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, url: str) -> str:
+        return check_site_url(url)
 
     def resolved_deployment(self) -> Literal["cloud", "datacenter"]:
         """``cloud`` or ``datacenter``; ``auto`` decides by host name."""

@@ -10,7 +10,7 @@ from typing import Any
 MATTERMOST_POST_LIMIT = 16_383
 _ZWSP = "\u200b"
 _MENTION = re.compile(r"@(?=[\w.-])")
-_MARKDOWN = re.compile(r"([\\`*_~|<>\[\]()!])")
+_MARKDOWN = re.compile(r"([\\`*_~|<>\[\]()!&])")
 _TRUNCATED = "\n… (shortened to fit the post limit)"
 
 
@@ -20,7 +20,8 @@ def inert(text: object, limit: int = 300) -> str:
     ``@channel`` becomes ``@\u200bchannel`` (a zero-width space after the ``@``), which Mattermost does not
     treat as a mention (nor, likewise, Slack-style ``<!channel>``, which Mattermost expands); Markdown
     punctuation is backslash-escaped so the text cannot open code blocks,
-    tables, links or headings.
+    tables, links or headings, and ``&`` too, so an entity such as ``&#64;channel`` shows as typed instead
+    of rendering as ``@channel``.
     """
     flat = " ".join(str(text).split())
     if len(flat) > limit:

@@ -7,8 +7,9 @@ closing elements need is kept in memory: its hyperlinks.
 
 Cells are XML fragments built by :func:`text_cell`, :func:`number_cell`,
 :func:`bool_cell` and :func:`date_cell`; text is always an inline string, never a
-formula. Callers give text that an .xlsx can hold (no control characters, no lone
-surrogates, at most 32,767 UTF-16 units): the fragments only escape it.
+formula, and text that looks like one (``=``, ``+``, ``-``, ``@`` first) gets the cell style's
+``quotePrefix``, so a user editing the cell in Excel does not turn it live. Callers give text that an
+.xlsx can hold (no control characters, no lone surrogates, at most 32,767 UTF-16 units): the fragments only escape it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ STYLE_DATE = 4
 """Date: ``yyyy-mm-dd``."""
 STYLE_LINK = 5
 """Excel's built-in "Hyperlink" cell style."""
+
+#: Cell style with ``quotePrefix`` for each style whose text may look like a formula.
+QUOTED_STYLE = {0: 6, STYLE_HEADER: 7, STYLE_LINK: 8}
+_FORMULA_START = frozenset("=+-@")
 
 MAX_URL_CHARS = 2079
 BAR_COLOUR = "4472C4"
@@ -66,12 +71,16 @@ _STYLES = f"""<styleSheet xmlns="{_MAIN_NS}">\
 <cellStyleXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>\
 <xf numFmtId="0" fontId="3" fillId="0" borderId="0" applyNumberFormat="0" applyFill="0" applyBorder="0" \
 applyAlignment="0" applyProtection="0"/></cellStyleXfs>\
-<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>\
+<cellXfs count="9"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>\
 <xf numFmtId="0" fontId="1" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" applyBorder="1"/>\
 <xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/>\
 <xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>\
 <xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>\
-<xf numFmtId="0" fontId="3" fillId="0" borderId="0" xfId="1" applyFont="1"/></cellXfs>\
+<xf numFmtId="0" fontId="3" fillId="0" borderId="0" xfId="1" applyFont="1"/>\
+<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1"/>\
+<xf numFmtId="0" fontId="1" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" applyBorder="1" \
+quotePrefix="1"/>\
+<xf numFmtId="0" fontId="3" fillId="0" borderId="0" xfId="1" applyFont="1" quotePrefix="1"/></cellXfs>\
 <cellStyles count="2"><cellStyle name="Hyperlink" xfId="1" builtinId="8"/>\
 <cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>\
 <dxfs count="0"/><tableStyles count="0" defaultTableStyle="TableStyleMedium9" defaultPivotStyle="PivotStyleLight16"/>\
@@ -104,7 +113,9 @@ def escape(text: str) -> str:
 
 
 def text_cell(ref: str, text: str, style: int = 0) -> str:
-    """An inline string cell; whitespace at either end is preserved."""
+    """An inline string cell; whitespace at either end is preserved, formula-like text is quote-prefixed."""
+    if text and text[0] in _FORMULA_START:
+        style = QUOTED_STYLE.get(style, style)
     attributes = f' s="{style}"' if style else ""
     if text[:1].isspace() or text[-1:].isspace():
         return f'<c r="{ref}"{attributes} t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
