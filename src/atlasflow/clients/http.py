@@ -283,6 +283,9 @@ class ApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (),
         idempotent: bool | None = None,
     ) -> httpx.Response:
@@ -293,6 +296,9 @@ class ApiClient:
             path: Path below the base URL.
             params: Query parameters.
             json: JSON body.
+            files: Multipart file parts, ``{field: (file name, bytes, media type)}`` (sent with ``data``).
+            data: Multipart (with ``files``) or form fields.
+            headers: Extra headers for this request.
             ok: Error statuses the caller handles itself (returned, not raised).
             idempotent: Whether replaying is harmless (e.g. a search sent as POST); default by method.
 
@@ -309,7 +315,9 @@ class ApiClient:
             sleep=time.sleep,
         )
         try:
-            response: httpx.Response = retrying(self._attempt, method, path, params, json, ok, idempotent)
+            response: httpx.Response = retrying(
+                self._attempt, method, path, params, _Body(json, files, data, headers), ok, idempotent
+            )
         except _Retry as exhausted:
             raise exhausted.error from exhausted.__cause__
         return response
@@ -319,7 +327,7 @@ class ApiClient:
         method: str,
         path: str,
         params: Mapping[str, Any] | None,
-        json: Any,
+        body: _Body,
         ok: tuple[int, ...],
         idempotent: bool | None,
     ) -> httpx.Response:
@@ -328,7 +336,15 @@ class ApiClient:
         with self._count_lock:  # pages of one level are fetched from several threads
             self.requests_made += 1
         try:
-            response = self._http.request(method, path, params=params, json=json)
+            response = self._http.request(
+                method,
+                path,
+                params=params,
+                json=body.json,
+                files=body.files,
+                data=body.data,
+                headers=body.headers,
+            )
         except httpx.HTTPError as exc:
             detail = self.scrub(f"{type(exc).__name__}: {exc}")
             if retry_decision(method, exc, idempotent=idempotent) == "retry":
@@ -386,6 +402,16 @@ class ApiClient:
     def post_json(self, path: str, body: Any, *, idempotent: bool = False) -> Any:
         """POST ``body`` and decode the answer; ``idempotent=True`` for reads sent as POST (searches)."""
         return self.decode(self.request("POST", path, json=body, idempotent=idempotent))
+
+
+@dataclass(frozen=True)
+class _Body:
+    """What one request sends besides its path and query (the same on every attempt)."""
+
+    json: Any = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = None
+    data: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 class _Retry(Exception):

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from atlasflow.sandbox.confluence import ConfluenceSite, confluence_routes
+from atlasflow.sandbox.confluence_attachments import AttachmentStore, attachment_routes
 from atlasflow.sandbox.core import Mode, SandboxMiddleware, SandboxState, admin_routes
 from atlasflow.sandbox.jira import JiraSite, jira_routes
 from atlasflow.sandbox.mattermost import MattermostLog, mattermost_routes
@@ -31,6 +32,7 @@ class Sandbox:
     jira: JiraSite | None = None
     confluence: ConfluenceSite | None = None
     mattermost: MattermostLog = field(default_factory=MattermostLog)
+    attachments: AttachmentStore = field(default_factory=AttachmentStore)
 
     def __post_init__(self) -> None:
         self.state = SandboxState(mode=self.mode)
@@ -47,6 +49,7 @@ class Sandbox:
             *admin_routes(self.state),
             *jira_routes(self.jira, self.state),
             *confluence_routes(self.confluence, self.state),
+            *attachment_routes(self.confluence, self.attachments, self.state),
             *mattermost_routes(self.mattermost, self.state),
         ]
         return Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, state=self.state)])

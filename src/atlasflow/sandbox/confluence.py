@@ -285,6 +285,19 @@ class ConfluenceSite:
                 raise _not_found(page_id)
             return self._view(page)
 
+    def check_edit(self, page_id: str, account: Account) -> None:
+        """Refuse unless ``account`` may edit the page (attachments need the same right).
+
+        Raises:
+            ContentError: 404 when the page cannot be viewed, 403 when it may not be edited.
+        """
+        with self._lock:
+            page = self._pages.get(page_id)
+            if page is None or not page.may_view(account.username):
+                raise _not_found(page_id)
+            if not page.may_edit(account):
+                raise ContentError(403, f"User not permitted to create attachments for content: {page_id}")
+
     def search(self, username: str, title: str | None, space_key: str | None) -> list[PageSnapshot]:
         """Snapshots of the pages the user may view, filtered by exact title and space key."""
         with self._lock:
