@@ -4,7 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import httpx
+
+
+def _api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value() or "the ephemeral local server")
+
+
+def _server_reachable(command: str, run: Callable[[], int]) -> int:
+    """``run()``, with the Prefect server's connection and auth errors as one line each (exit status 3)."""
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    try:
+        return run()
+    except httpx.TransportError as exc:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        print(f"atlasflow {command}: server not reachable at {_api_url()}, is it running? ({reason})", file=sys.stderr)
+    except PrefectHTTPStatusError as exc:
+        status = exc.response.status_code
+        hint = " (check PREFECT_API_AUTH_STRING / PREFECT_API_KEY)" if status in (401, 403) else ""
+        print(f"atlasflow {command}: the server at {_api_url()} answered {status}{hint}", file=sys.stderr)
+    return 3
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -19,13 +44,16 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _configure(args: argparse.Namespace) -> int:
     from atlasflow.configure import ConfigError, configure
 
-    try:
+    def run() -> int:
         for saved in configure(Path(args.file)):
             print(f"saved block {saved}")
+        return 0
+
+    try:
+        return _server_reachable("configure", run)
     except (ConfigError, OSError) as exc:
         print(f"atlasflow configure: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -37,16 +65,20 @@ def _demo(args: argparse.Namespace) -> int:
 def _setup(args: argparse.Namespace) -> int:
     from atlasflow.deployments.setup import SetupOptions, setup
 
-    try:
-        options = SetupOptions(
-            pool_limit=args.pool_limit, jira_requests_per_second=args.jira_rate, crash_after_seconds=args.crash_after
-        )
+    options = SetupOptions(
+        pool_limit=args.pool_limit, jira_requests_per_second=args.jira_rate, crash_after_seconds=args.crash_after
+    )
+
+    def run() -> int:
         for line in setup(options):
             print(line)
+        return 0
+
+    try:
+        return _server_reachable("setup", run)
     except ValueError as exc:
         print(f"atlasflow setup: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

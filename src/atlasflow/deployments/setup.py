@@ -24,6 +24,7 @@ from prefect.workers.process import ProcessWorker
 
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
 from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
+from atlasflow.flows.common import ENDED_EVENT
 
 POOL = "atlasflow"
 POOL_TYPE = "process"
@@ -32,11 +33,16 @@ QUEUES = {"high": 1, "medium": 2, "low": 3}
 #: The automation that marks a flow run Crashed when its heartbeats stop (its worker machine died).
 CRASH_AUTOMATION = "atlasflow: crash runs whose heartbeats stopped"
 #: Events after which a run's missing heartbeats are expected: it ended, or it was paused or suspended.
+#: A run's last heartbeat can race its final state (sent while the final state is being proposed, it is
+#: stamped after it), which would open a new silent window on a finished run; atlasflow's jobs therefore
+#: emit ``ENDED_EVENT`` from their state hooks, after the final state is recorded.
 QUIET_EVENTS = [
+    ENDED_EVENT,
     "prefect.flow-run.Completed",
     "prefect.flow-run.Failed",
     "prefect.flow-run.Cancelled",
     "prefect.flow-run.Crashed",
+    "prefect.flow-run.TimedOut",
     "prefect.flow-run.Paused",
     "prefect.flow-run.Suspended",
 ]

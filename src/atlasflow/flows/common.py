@@ -13,7 +13,8 @@ from prefect.blocks.core import Block
 from prefect.blocks.notifications import NotificationBlock
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import FlowRun, State, TaskRun
-from prefect.settings import PREFECT_UI_URL
+from prefect.events import emit_event
+from prefect.settings import PREFECT_RESULTS_PERSIST_BY_DEFAULT, PREFECT_UI_URL
 from prefect.utilities.annotations import quote
 from prefect.variables import Variable
 from pydantic import SecretStr
@@ -30,6 +31,14 @@ R = TypeVar("R")
 #: as ``block-type-slug/block-name``, e.g. ``mattermost-webhook/mattermost``.
 NOTIFIER_VARIABLE = "atlasflow_notifier"
 NOTIFIER_ENV = "ATLASFLOW_NOTIFIER"
+#: Which runs post their end: ``always``; ``changes`` (the default: every run that did not complete, and
+#: completed runs that did something, e.g. not an inbox run that started nothing); ``failures`` (only runs
+#: that did not complete). Set by the Prefect Variable or environment variable, or per deployment by a
+#: tag ``notify:<policy>``.
+NOTIFY_VARIABLE = "atlasflow_notify"
+NOTIFY_ENV = "ATLASFLOW_NOTIFY"
+NOTIFY_POLICIES = ("always", "changes", "failures")
+DEFAULT_NOTIFY = "changes"
 #: Flows whose runs the reporting flow writes into the results table (not the reporting flow itself).
 JOB_FLOWS = [
     "jira-export",
@@ -42,6 +51,11 @@ JOB_FLOWS = [
     "run-job-inbox",
     "atlasflow-pipeline",
 ]
+#: Flows whose completed runs are not rows of the results table: the inbox's work is the runs it starts.
+UNREPORTED_WHEN_COMPLETED = ["run-job-inbox"]
+#: Emitted by every job run once its final state is recorded, after any heartbeat it sent: the crashed-run
+#: automation expects it, so a heartbeat racing the final state never makes a finished run look silent.
+ENDED_EVENT = "atlasflow.flow-run.ended"
 STATE_ICONS = {"COMPLETED": "✅", "FAILED": "❌", "CRASHED": "💥", "CANCELLED": "⛔", "TIMEDOUT": "⏱️"}
 
 
@@ -63,6 +77,23 @@ def opaque(value: T) -> T:
     or rows that costs more than the work itself.
     """
     return cast(T, quote(value))
+
+
+#: A Confluence page id as a flow parameter: ``557058`` and ``"557058"`` are the same page (the CLI's
+#: ``--param page_id=557058`` sends a number).
+PageId = int | str
+
+
+def page_key(page_id: PageId) -> str:
+    """A page id parameter as the text the API uses.
+
+    Raises:
+        ValueError: Not a page id (digits only).
+    """
+    text = str(page_id).strip()
+    if not text.isdigit() or isinstance(page_id, bool):
+        raise ValueError(f"a Confluence page id is a number, not {page_id!r}")
+    return text
 
 
 def table_ref(table: int | str) -> int | str:
@@ -98,13 +129,14 @@ def job_message(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> t
         duration = f" in {(datetime.now(UTC) - flow_run.start_time).total_seconds():.1f} s"
     subject = f"{icon} atlasflow {inert(flow.name, 80)}: {inert(state.name, 40)}{duration}"
     lines = [f"Run: {inert(flow_run.name, 80)}"]
-    params = {k: v for k, v in (flow_run.parameters or {}).items() if v not in (None, [], {}, "")}
+    params = describe_figures(flow_run.parameters or {})
     if params:
-        lines.append("Parameters: " + describe_figures(params))
+        lines.append("Parameters: " + params)
     if state.is_completed():
         result = state.result(raise_on_failure=False)
-        if isinstance(result, dict):
-            lines.append("Figures: " + describe_figures(result))
+        figures = describe_figures(result) if isinstance(result, dict) else ""
+        if figures:
+            lines.append("Figures: " + figures)
     elif state.message:
         lines.append("Reason: " + inert(state.message, 2000))
     ui = PREFECT_UI_URL.value()
@@ -144,17 +176,44 @@ def post(reference: str, subject: str, body: str) -> bool:
     return True
 
 
-def notify_end(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+def notify_policy(tags: list[str]) -> str:
+    """A run's notification policy: its ``notify:<policy>`` tag, else the Variable/env setting."""
+    for tag in tags:
+        if tag.startswith("notify:") and tag[7:] in NOTIFY_POLICIES:
+            return tag[7:]
+    configured = os.environ.get(NOTIFY_ENV) or Variable.get(NOTIFY_VARIABLE, default=None) or DEFAULT_NOTIFY
+    if str(configured) not in NOTIFY_POLICIES:
+        log.warning("%s=%r is not one of %s; using %s", NOTIFY_VARIABLE, configured, NOTIFY_POLICIES, DEFAULT_NOTIFY)
+        return DEFAULT_NOTIFY
+    return str(configured)
+
+
+#: ``did_nothing(result)`` of a job: its completed run did nothing worth a post under the ``changes`` policy.
+Quiet = Callable[[Any], bool]
+
+
+def should_post(policy: str, state: State[Any], did_nothing: Quiet | None) -> bool:
+    """Whether a run ending in ``state`` posts under ``policy``; runs that did not complete always do."""
+    if not state.is_completed():
+        return True
+    if policy == "failures":
+        return False
+    if policy == "always" or did_nothing is None:
+        return True
+    return not did_nothing(state.result(raise_on_failure=False))
+
+
+def notify_end(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any], did_nothing: Quiet | None = None) -> None:
     """State hook: post how the run ended. A failing notification is logged, never raised."""
     try:
         reference = notifier_reference()
-    except Exception as exc:
-        log.warning("notification skipped: %s: %s", type(exc).__name__, exc)
-        return
-    if not reference:
-        log.info("no notifier configured (%s); not posting", NOTIFIER_VARIABLE)
-        return
-    try:
+        if not reference:
+            log.info("no notifier configured (%s); not posting", NOTIFIER_VARIABLE)
+            return
+        policy = notify_policy(flow_run.tags or [])
+        if not should_post(policy, state, did_nothing):
+            log.info("nothing to notify (policy %s)", policy)
+            return
         subject, body = job_message(flow, flow_run, state)
     except Exception as exc:
         log.warning("notification skipped: %s: %s", type(exc).__name__, exc)
@@ -162,12 +221,37 @@ def notify_end(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> No
     post(reference, subject, body)
 
 
-def job_hooks() -> dict[str, Any]:
-    """Flow keyword arguments giving a job its end-of-run notification in every final state."""
-    hooks = [notify_end]
+def mark_ended(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """State hook: emit :data:`ENDED_EVENT` for the run (it follows every heartbeat the run sent)."""
+    try:
+        emit_event(
+            event=ENDED_EVENT,
+            resource={"prefect.resource.id": f"prefect.flow-run.{flow_run.id}", "prefect.resource.name": flow_run.name},
+            payload={"state": state.name},
+        )
+    except Exception as exc:
+        log.warning("end event not sent: %s: %s", type(exc).__name__, exc)
+
+
+def job_hooks(did_nothing: Quiet | None = None, completed_post: bool = True) -> dict[str, Any]:
+    """Flow keyword arguments every job shares: its end-of-run notification in every final state, and no
+    persisted (pickled) results unless Prefect's ``results.persist_by_default`` asks for them.
+
+    Args:
+        did_nothing: Tells from a completed run's result that it did nothing notifiable (an inbox run that
+            started nothing, a sync that changed nothing): then, under the ``changes`` policy, no post.
+        completed_post: ``False`` for a job that posts its own outcome (the report's digest): only its runs
+            that did not complete post through the hook.
+    """
+
+    def notify(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+        notify_end(flow, flow_run, state, did_nothing)
+
+    hooks = [mark_ended, notify]
     return {
-        "on_completion": hooks,
+        "on_completion": hooks if completed_post else [mark_ended],
         "on_failure": hooks,
         "on_crashed": hooks,
         "on_cancellation": hooks,
+        "persist_result": bool(PREFECT_RESULTS_PERSIST_BY_DEFAULT.value()),
     }

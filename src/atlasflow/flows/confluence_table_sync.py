@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
-from atlasflow.flows.common import job_hooks, opaque, remote_task, table_ref
+from atlasflow.flows.common import PageId, job_hooks, opaque, page_key, remote_task, table_ref
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 
 
@@ -67,9 +67,14 @@ def upsert_table(
     return outcome.result, outcome.page, outcome.written, outcome.attempts
 
 
-@flow(name="confluence-table-sync", **job_hooks())
+def changed_nothing(result: dict[str, Any]) -> bool:
+    """A sync that found nothing to change: nothing to post (``changes`` policy)."""
+    return not (result.get("added") or result.get("updated") or result.get("deleted"))
+
+
+@flow(name="confluence-table-sync", **job_hooks(did_nothing=changed_nothing))
 def confluence_table_sync(
-    page_id: str,
+    page_id: PageId,
     table: int | str,
     key_column: str,
     rows: list[dict[str, Any]] | None = None,
@@ -100,6 +105,7 @@ def confluence_table_sync(
     logger = get_run_logger()
     if (rows is None) == (source is None):
         raise ValueError("give exactly one of rows or source")
+    page_id = page_key(page_id)
     data = rows if rows is not None else load_rows(str(source), sheet)
     table = table_ref(table)
     client = confluence_client(confluence_block)
@@ -144,9 +150,10 @@ def fetch_page(client: ConfluenceClient, page_id: str) -> Page:
 
 @flow(name="read-confluence-table", **job_hooks())
 def read_confluence_table(
-    page_id: str, table: int | str = 0, confluence_block: str = "confluence"
+    page_id: PageId, table: int | str = 0, confluence_block: str = "confluence"
 ) -> list[dict[str, str]]:
     """A table of a Confluence page as rows of ``{header: cell text}``, also shown as a table artifact."""
+    page_id = page_key(page_id)
     table = table_ref(table)
     client = confluence_client(confluence_block)
     try:

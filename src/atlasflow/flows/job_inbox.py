@@ -35,7 +35,7 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
 from atlasflow.blocks import ConfluenceCredentials
 from atlasflow.clients.confluence import ConfluenceClient
-from atlasflow.flows.common import job_hooks, table_ref, transient_only
+from atlasflow.flows.common import PageId, job_hooks, page_key, table_ref, transient_only
 from atlasflow.flows.confluence_table_sync import fetch_page
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 
@@ -160,9 +160,14 @@ def current_states(run_ids: list[str]) -> dict[str, str]:
     return states
 
 
-@flow(name="run-job-inbox", **job_hooks())
+def started_nothing(result: dict[str, Any]) -> bool:
+    """An inbox run that started no request and rejected no new one: nothing to post (``changes`` policy)."""
+    return not result.get("started") and not result.get("newly_rejected")
+
+
+@flow(name="run-job-inbox", **job_hooks(did_nothing=started_nothing))
 def run_job_inbox(
-    page_id: str,
+    page_id: PageId,
     table: int | str = 0,
     confluence_block: str = "confluence",
     job_map: dict[str, str] | None = None,
@@ -176,7 +181,8 @@ def run_job_inbox(
         job_map: Job type → deployment (``flow-name/deployment-name``); replaces :data:`DEFAULT_JOB_MAP`.
 
     Returns:
-        Counts: ``started``, ``already_started``, ``rejected`` (reason written into State), ``not_started``
+        Counts: ``started``, ``already_started``, ``rejected`` (reason written into State; ``newly_rejected``
+        of them with a reason not shown before), ``not_started``
         (an error that may pass: the row is tried again next time) and ``refreshed`` (State updated).
 
     Raises:
@@ -185,10 +191,11 @@ def run_job_inbox(
     """
     logger = get_run_logger()
     jobs = {k.strip().lower(): v for k, v in (job_map if job_map is not None else DEFAULT_JOB_MAP).items()}
+    page_id = page_key(page_id)
     table = table_ref(table)
     credentials = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block))
     client = credentials.get_client()
-    counts = {"started": 0, "already_started": 0, "rejected": 0, "not_started": 0, "refreshed": 0}
+    counts = {"started": 0, "already_started": 0, "rejected": 0, "newly_rejected": 0, "not_started": 0, "refreshed": 0}
     log_rows: list[dict[str, str]] = []
     errors: list[str] = []
     try:
@@ -244,6 +251,7 @@ def run_job_inbox(
             log_rows.append({"request": name, "action": verdict, "queue": "", "run": ""})
             if row["State"] != verdict:
                 updates.append({KEY: name, "State": verdict})
+                counts["newly_rejected"] += 0 if transient else 1
         if started_ids:
             states = current_states(list(started_ids.values()))
             shown = {r[KEY]: r["State"] for r in rows}

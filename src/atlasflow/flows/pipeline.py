@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 from prefect.states import Cancelled, Failed
 
-from atlasflow.flows.common import job_hooks
+from atlasflow.flows.common import PageId, job_hooks, page_key
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.report_results import report_results
@@ -45,10 +46,10 @@ def report_step(**parameters: Any) -> dict[str, Any]:
     return report_results(**parameters)
 
 
-@flow(name="atlasflow-pipeline", **job_hooks())
+@flow(name="atlasflow-pipeline", **job_hooks(did_nothing=lambda result: True))  # its steps post their own ends
 def pipeline(
-    page_id: str,
-    report_page_id: str,
+    page_id: PageId,
+    report_page_id: PageId,
     root_tickets: list[str] | None = None,
     project_key: str | None = None,
     jql: str | None = None,
@@ -95,6 +96,7 @@ def pipeline(
     Returns:
         The three steps' results by step name; the run ends Failed when a step did not complete.
     """
+    page_id, report_page_id = page_key(page_id), page_key(report_page_id)
     export = export_step.submit(
         root_tickets=root_tickets,
         project_key=project_key,
@@ -154,11 +156,26 @@ def conclude(steps: dict[str, tuple[PrefectFuture[Any], list[str]]]) -> dict[str
             outcome[name] = "failed" if state.is_failed() else (state.name or state.type.value).lower()
             logger.error("step %s: %s", name, state.message)
     summary = ", ".join(f"{name} {verdict}" for name, verdict in outcome.items())
+    described = ", ".join(f"{name} {verdict}{_figures(results.get(name))}" for name, verdict in outcome.items())
+    create_markdown_artifact(f"# Pipeline\n\n{described}", key="pipeline-summary", description=described)
     if all(verdict == "completed" for verdict in outcome.values()):
         logger.info("%s", summary)
         return results
     first = next(name for name, verdict in outcome.items() if verdict != "completed")
     return Failed(message=f"step {first} {outcome[first]}: {steps[first][0].state.message}; {summary}")
+
+
+def _figures(result: Any) -> str:
+    """A step's main figures in words, e.g. `` (29 issues)``; empty for a step without a result."""
+    if not isinstance(result, dict):
+        return ""
+    if "issues" in result:
+        return f" ({result['issues']} issues)"
+    if "added" in result:
+        return f" ({result['added']} added, {result['updated']} updated, {result.get('deleted', 0)} deleted)"
+    if "runs" in result:
+        return f" ({result['runs']} runs reported)"
+    return ""
 
 
 def _set_task_state(future: PrefectFuture[Any], state: State[Any]) -> None:

@@ -8,10 +8,11 @@ so the next report includes those runs.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, runtime, task
 from prefect.cache_policies import NONE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -24,13 +25,24 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import Artifact, FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.variables import Variable
 
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
-from atlasflow.flows.common import JOB_FLOWS, job_hooks, opaque, post, remote_task, table_ref
+from atlasflow.flows.common import (
+    JOB_FLOWS,
+    UNREPORTED_WHEN_COMPLETED,
+    PageId,
+    job_hooks,
+    notify_policy,
+    opaque,
+    page_key,
+    post,
+    remote_task,
+    table_ref,
+)
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows
 from atlasflow.formats.messages import fit_post, inert
 
@@ -70,14 +82,27 @@ def finished_runs(since: datetime | None, until: datetime) -> list[dict[str, Any
             runs.extend(page)
             if len(page) < PAGE_SIZE:
                 break
-        runs = [r for r in runs if since is None or (r.end_time and r.end_time > since)]
+        runs = [r for r in runs if (since is None or (r.end_time and r.end_time > since)) and _reported(r, flows)]
         runs.sort(key=lambda r: (r.end_time or until, str(r.id)))
         summaries = _summaries(client, [r.id for r in runs])
     return [_row(r, flows.get(r.flow_id, "?"), summaries.get(str(r.id), "")) for r in runs]
 
 
+def _reported(run: FlowRun, flows: dict[Any, str]) -> bool:
+    """Whether a run is a row: not a completed run of a flow whose work is other runs (the inbox)."""
+    completed = run.state is not None and run.state.is_completed()
+    return not (completed and flows.get(run.flow_id) in UNREPORTED_WHEN_COMPLETED)
+
+
+#: Artifact types whose description is a job's summary (progress bars and results are not).
+SUMMARY_ARTIFACTS = {"table", "markdown"}
+#: A link artifact is stored as a markdown artifact holding just ``[text](url)``: not a summary either.
+_LINK = re.compile(r"\[[^\]]*\]\([^)]*\)")
+
+
 def _summaries(client: Any, run_ids: list[Any]) -> dict[str, str]:
-    """Each run's artifact descriptions joined: the jobs describe their outcome there."""
+    """Each run's summary (table and markdown artifact descriptions, not links) joined: the jobs describe
+    their outcome there."""
     found: dict[str, list[str]] = {}
     for start in range(0, len(run_ids), 50):
         artifact_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids[start : start + 50]))
@@ -85,12 +110,17 @@ def _summaries(client: Any, run_ids: list[Any]) -> dict[str, str]:
         while True:
             page = client.read_artifacts(artifact_filter=artifact_filter, limit=PAGE_SIZE, offset=offset)
             for artifact in page:
-                if artifact.description:
+                if _is_summary(artifact):
                     found.setdefault(str(artifact.flow_run_id), []).append(artifact.description)
             offset += len(page)
             if len(page) < PAGE_SIZE:
                 break
     return {run: "; ".join(sorted(texts)) for run, texts in found.items()}
+
+
+def _is_summary(artifact: Artifact) -> bool:
+    data = artifact.data if isinstance(artifact.data, str) else ""
+    return bool(artifact.description) and artifact.type in SUMMARY_ARTIFACTS and not _LINK.fullmatch(data.strip())
 
 
 def _row(run: FlowRun, job: str, summary: str) -> dict[str, Any]:
@@ -141,6 +171,16 @@ def digest(rows: list[dict[str, Any]], since: datetime | None) -> tuple[str, str
     return subject, fit_post("\n".join(lines), limit=16_000)
 
 
+def digest_wanted(policy: str, rows: list[dict[str, Any]]) -> bool:
+    """The report's one post: under ``changes`` when it wrote rows, under ``failures`` when one of them did
+    not complete, under ``always`` every time."""
+    if policy == "always":
+        return True
+    if policy == "failures":
+        return any(r["State"] != "Completed" for r in rows)
+    return bool(rows)
+
+
 def post_digest(notifier_block: str | None, subject: str, body: str) -> bool:
     """Post the digest; a failure is logged, never raised (the rows are on the page already)."""
     if not notifier_block:
@@ -148,9 +188,9 @@ def post_digest(notifier_block: str | None, subject: str, body: str) -> bool:
     return post(notifier_block if "/" in notifier_block else f"mattermost-webhook/{notifier_block}", subject, body)
 
 
-@flow(name="report-results", **job_hooks())
+@flow(name="report-results", **job_hooks(completed_post=False))
 def report_results(
-    confluence_page_id: str,
+    confluence_page_id: PageId,
     table: int | str = "Results",
     notifier_block: str | None = "mattermost",
     confluence_block: str = "confluence",
@@ -171,8 +211,11 @@ def report_results(
 
     Returns:
         The window reported, the number of runs, rows added and updated, and whether a digest was posted.
+        The digest is the report's one post (its completion is not posted separately); it follows the
+        notification policy (``atlasflow_notify``): with ``changes`` only a report that wrote rows posts.
     """
     logger = get_run_logger()
+    confluence_page_id = page_key(confluence_page_id)
     since = read_watermark(watermark_variable)
     until = datetime.now(UTC) - timedelta(seconds=settle_seconds)
     rows = finished_runs(since, until)
@@ -192,7 +235,8 @@ def report_results(
             added,
             updated,
         )
-    posted = post_digest(notifier_block, *digest(rows, since)) if rows else False
+    wanted = digest_wanted(notify_policy(list(runtime.flow_run.tags)), rows)
+    posted = post_digest(notifier_block, *digest(rows, since)) if wanted else False
     advance_watermark(watermark_variable, until)
     return {
         "since": since.isoformat() if since else None,
