@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -208,8 +209,12 @@ def is_confluence_path(path: str) -> bool:
     return path.startswith(("/wiki/", "/rest/api/content"))
 
 
+_PERMALINK = re.compile(r"^/[^/]+/pl/[^/]+$")
+
+
 def is_mattermost_path(path: str) -> bool:
-    return path.startswith(("/hooks/", "/api/v4/"))
+    """Webhooks, the bot API and the web app's permalinks ``/{team}/pl/{post_id}``."""
+    return path.startswith(("/hooks/", "/api/v4/")) or bool(_PERMALINK.match(path))
 
 
 def find_account(accounts: list[Account], authorization: str) -> Account | None:

@@ -25,6 +25,22 @@ What the real server does, and where we read it (mattermost/mattermost, ``server
   escape does **not** prevent a mention: the Markdown parser turns ``\\@channel`` into the text nodes ``@``
   and ``channel``, which are joined before the search, so the server notifies the channel.
 
+The bot API (``channels/api4/``): a bot sends ``Authorization: Bearer <token>`` (else 401
+``api.context.session_expired.app_error``).
+
+* ``GET /api/v4/teams/name/{team}/channels/name/{channel}``, ``GET /api/v4/channels/{id}``,
+  ``GET /api/v4/teams/{id}``: the channel or team JSON; unknown names 404 (``app.channel.get_by_name.missing
+  .app_error``, ``app.team.get_by_name.missing.app_error``), a private channel the bot is not in 403.
+* ``POST /api/v4/files`` (multipart: ``channel_id`` first, then one or more ``files`` parts) answers 201
+  ``{"file_infos": [...], "client_ids": []}``; a body longer than ``FileSettings.MaxFileSize``
+  (:attr:`MattermostLog.max_file_size`, 100 MB by default) is 413
+  ``api.file.upload_file.too_large_detailed.app_error``, checked on ``Content-Length`` before reading, as
+  the server does; a channel the bot is not a member of is 403.
+* ``POST /api/v4/posts`` with ``file_ids``: each file is attached when the bot uploaded it to that channel
+  and no post has it yet; other ids are dropped from the post, as ``attachFilesToPost`` does. The post
+  answers ``file_ids`` and ``metadata.files``. ``GET /api/v4/files/{id}`` returns the bytes.
+* A permalink ``/{team}/pl/{post_id}`` (the web app's) answers the post's JSON here, so tests can open it.
+
 Simplifications, all documented here:
 
 * The Markdown is reduced to what decides mentions: fenced code blocks (backticks or tildes), indented code
@@ -47,11 +63,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -106,14 +123,15 @@ class Post:
     icon_url: str | None
     user_id: str
     mentions: tuple[str, ...]
+    file_ids: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         """The webhook name of :attr:`message`."""
         return self.message
 
-    def as_api_json(self) -> dict[str, Any]:
-        """The post as ``POST /api/v4/posts`` answers it."""
+    def as_api_json(self, files: dict[str, StoredFile] | None = None) -> dict[str, Any]:
+        """The post as ``POST /api/v4/posts`` answers it (``files``: the server's file infos by id)."""
         props = dict(self.props)
         if self.attachments:
             props["attachments"] = self.attachments
@@ -136,8 +154,101 @@ class Post:
             "reply_count": 0,
             "last_reply_at": 0,
             "participants": None,
-            "metadata": {},
+            "file_ids": list(self.file_ids),
+            "metadata": {"files": [files[i].as_json() for i in self.file_ids]} if files and self.file_ids else {},
         }
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    name: str
+    display_name: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "create_at": 0,
+            "update_at": 0,
+            "delete_at": 0,
+            "display_name": self.display_name,
+            "name": self.name,
+            "description": "",
+            "type": "O",
+            "allow_open_invite": True,
+        }
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A channel; ``bot_member`` says whether the bot may read and post in it."""
+
+    id: str
+    team_id: str
+    name: str
+    display_name: str
+    type: Literal["O", "P"] = "O"
+    bot_member: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "create_at": 0,
+            "update_at": 0,
+            "delete_at": 0,
+            "team_id": self.team_id,
+            "type": self.type,
+            "display_name": self.display_name,
+            "name": self.name,
+            "header": "",
+            "purpose": "",
+            "last_post_at": 0,
+            "total_msg_count": 0,
+            "creator_id": "",
+        }
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """An uploaded file: the bytes as they arrived; ``post_id`` once a post carries it."""
+
+    id: str
+    channel_id: str
+    user_id: str
+    name: str
+    data: bytes
+    mime_type: str
+    create_at: int
+    post_id: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "channel_id": self.channel_id,
+            "post_id": self.post_id,
+            "create_at": self.create_at,
+            "update_at": self.create_at,
+            "delete_at": 0,
+            "name": self.name,
+            "extension": self.name.rpartition(".")[2] if "." in self.name else "",
+            "size": len(self.data),
+            "mime_type": self.mime_type,
+            "has_preview_image": False,
+            "mini_preview": None,
+            "remote_id": "",
+            "archived": False,
+        }
+
+
+#: The demo team and channels: the bot is in ``reports`` and ``town-square``, not in ``private-hr``.
+DEMO_TEAM = Team("sandboxteam000000000000000", "acme", "Acme")
+DEMO_CHANNELS = (
+    Channel("sandboxreports000000000000", DEMO_TEAM.id, "reports", "Reports"),
+    Channel("sandboxtownsquare000000000", DEMO_TEAM.id, "town-square", "Town Square"),
+    Channel("sandboxprivatehr0000000000", DEMO_TEAM.id, "private-hr", "HR (private)", "P", bot_member=False),
+)
+DEFAULT_MAX_FILE_SIZE = 104_857_600
 
 
 @dataclass
@@ -148,10 +259,38 @@ class MattermostLog:
     bot_token: str = "sandbox-bot-token"
     hook_channel: str = "town-square"
     bot_username: str = "sandbox-bot"
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    teams: dict[str, Team] = field(default_factory=lambda: {DEMO_TEAM.id: DEMO_TEAM})
+    channels: dict[str, Channel] = field(default_factory=lambda: {c.id: c for c in DEMO_CHANNELS})
     _posts: list[Post] = field(default_factory=list, init=False, repr=False)
+    _files: dict[str, StoredFile] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+
+    @property
+    def files(self) -> dict[str, StoredFile]:
+        """Every uploaded file by id (a copy)."""
+        with self._lock:
+            return dict(self._files)
+
+    def add_file(self, stored: StoredFile) -> None:
+        with self._lock:
+            self._files[stored.id] = stored
+
+    def attach(self, file_ids: list[str], channel_id: str, user_id: str, post_id: str) -> tuple[str, ...]:
+        """Attach the files a post may carry (uploaded by ``user_id`` to its channel, not yet posted)."""
+        attached = []
+        with self._lock:
+            for file_id in dict.fromkeys(file_ids):
+                stored = self._files.get(file_id)
+                if stored and stored.channel_id == channel_id and stored.user_id == user_id and not stored.post_id:
+                    self._files[file_id] = replace(stored, post_id=post_id)
+                    attached.append(file_id)
+        return tuple(attached)
+
+    def team_named(self, name: str) -> Team | None:
+        return next((t for t in self.teams.values() if t.name == name), None)
 
     @property
     def posts(self) -> list[Post]:
@@ -171,6 +310,7 @@ class MattermostLog:
     def clear(self) -> None:
         with self._lock:
             self._posts.clear()
+            self._files.clear()
 
 
 # -- mentions ---------------------------------------------------------------------------------------------
@@ -520,10 +660,117 @@ def mattermost_routes(log: MattermostLog, state: SandboxState) -> list[Route]:
             post = api_post(log, payload)
         except AppError as exc:
             return exc.response()
+        file_ids = payload.get("file_ids") or []
+        if not isinstance(file_ids, list) or not all(isinstance(i, str) for i in file_ids):
+            return _invalid_body().response()
+        channel = log.channels.get(post.channel)
+        if channel is not None and not channel.bot_member:
+            return _no_permission().response()
+        post = replace(post, file_ids=log.attach(file_ids, post.channel, BOT_USER_ID, post.id))
         log.add(post)
-        return JSONResponse(post.as_api_json(), status_code=201)
+        return JSONResponse(post.as_api_json(log.files), status_code=201)
+
+    def bot_only(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                if _bearer_token(request) != log.bot_token:
+                    raise AppError(
+                        401,
+                        "api.context.session_expired.app_error",
+                        "Invalid or expired session, please login again.",
+                    )
+                return await handler(request)
+            except AppError as exc:
+                return exc.response()
+
+        return endpoint
+
+    def readable(channel: Channel | None, missing: str) -> Channel:
+        if channel is None:
+            raise AppError(404, missing, "Channel does not exist.")
+        if channel.type == "P" and not channel.bot_member:
+            raise _no_permission()
+        return channel
+
+    async def channel_by_name(request: Request) -> Response:
+        team = log.team_named(request.path_params["team"])
+        if team is None:
+            raise AppError(404, "app.team.get_by_name.missing.app_error", "Unable to find the existing team.")
+        name = request.path_params["channel"]
+        found = next((c for c in log.channels.values() if c.team_id == team.id and c.name == name), None)
+        return JSONResponse(readable(found, "app.channel.get_by_name.missing.app_error").as_json())
+
+    async def channel_by_id(request: Request) -> Response:
+        found = log.channels.get(request.path_params["id"])
+        return JSONResponse(readable(found, "app.channel.get.existing.app_error").as_json())
+
+    async def team_by_id(request: Request) -> Response:
+        team = log.teams.get(request.path_params["id"])
+        if team is None:
+            raise AppError(404, "app.team.get.find.app_error", "Unable to find the existing team.")
+        return JSONResponse(team.as_json())
+
+    async def upload_files(request: Request) -> Response:
+        length = int(request.headers.get("content-length") or 0)
+        if length > log.max_file_size:
+            raise AppError(
+                413,
+                "api.file.upload_file.too_large_detailed.app_error",
+                f"Unable to upload file(s). {length} bytes exceeds the maximum allowed {log.max_file_size} bytes.",
+            )
+        form = await request.form(max_part_size=log.max_file_size)
+        channel_id = form.get("channel_id") or request.query_params.get("channel_id")
+        channel = log.channels.get(channel_id) if isinstance(channel_id, str) else None
+        if channel is None or not channel.bot_member:
+            raise _no_permission()
+        now = int(time.time() * 1000)
+        infos = []
+        for part in form.getlist("files"):
+            if not isinstance(part, UploadFile) or not part.filename:
+                continue
+            stored = StoredFile(
+                id=new_id(),
+                channel_id=channel.id,
+                user_id=BOT_USER_ID,
+                name=part.filename,
+                data=await part.read(),
+                mime_type=part.content_type or "application/octet-stream",
+                create_at=now,
+            )
+            log.add_file(stored)
+            infos.append(stored.as_json())
+        if not infos:
+            raise AppError(400, "api.file.upload_file.read_request.app_error", "Unable to upload file(s).")
+        return JSONResponse({"file_infos": infos, "client_ids": []}, status_code=201)
+
+    async def get_file(request: Request) -> Response:
+        stored = log.files.get(request.path_params["id"])
+        if stored is None:
+            raise AppError(404, "app.file_info.get.app_error", "Unable to get the file info.")
+        return Response(stored.data, media_type=stored.mime_type)
+
+    async def permalink(request: Request) -> Response:
+        team = log.team_named(request.path_params["team"])
+        post = next((p for p in log.posts if p.id == request.path_params["id"]), None)
+        if team is None or post is None:
+            return Response(b"Not Found", status_code=404, media_type="text/plain")
+        return JSONResponse(post.as_api_json(log.files))
 
     return [
         Route("/hooks/{token}", incoming_webhook, methods=["POST"]),
         Route("/api/v4/posts", create_post, methods=["POST"]),
+        Route("/api/v4/teams/name/{team}/channels/name/{channel}", bot_only(channel_by_name), methods=["GET"]),
+        Route("/api/v4/channels/{id}", bot_only(channel_by_id), methods=["GET"]),
+        Route("/api/v4/teams/{id}", bot_only(team_by_id), methods=["GET"]),
+        Route("/api/v4/files", bot_only(upload_files), methods=["POST"]),
+        Route("/api/v4/files/{id}", bot_only(get_file), methods=["GET"]),
+        Route("/{team}/pl/{id}", permalink, methods=["GET"]),
     ]
+
+
+def _invalid_body() -> AppError:
+    return AppError(400, "api.context.invalid_body_param.app_error", "Invalid or missing post in request body.")
+
+
+def _no_permission() -> AppError:
+    return AppError(403, "api.context.permissions.app_error", "You do not have the appropriate permissions.")
