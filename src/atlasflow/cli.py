@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,9 +36,21 @@ def _server_reachable(command: str, run: Callable[[], int]) -> int:
 def _sandbox(args: argparse.Namespace) -> int:
     from atlasflow.sandbox.app import Sandbox
 
-    sb = Sandbox(mode=args.mode, port=args.port)
-    print(f"atlasflow sandbox ({args.mode}) on http://127.0.0.1:{args.port}", flush=True)
-    sb.serve_forever()
+    sb = Sandbox(mode=args.mode, port=args.port).start()
+    config = sb.config_yaml()
+    if args.config:
+        Path(args.config).write_text(config, encoding="utf-8")
+    print(
+        f"atlasflow sandbox ({args.mode}) on {sb.url}; Mattermost posts received: {sb.url}/_sandbox/mattermost/posts\n"
+        f"config.yaml for `atlasflow configure --file` (set the two variables of its first line):\n\n{config}",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
     return 0
 
 
@@ -88,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="serve the local Jira/Confluence/Mattermost sandbox on 127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--mode", choices=["cloud", "datacenter"], default="cloud")
+    p.add_argument("--config", help="also write the printed config.yaml to this file")
     p.set_defaults(func=_sandbox)
 
     p = sub.add_parser("configure", help="create or update blocks from a YAML file (secrets from the environment)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from prefect.blocks.notifications import MattermostWebhook
 
@@ -62,3 +63,31 @@ def test_a_missing_secret_is_named_and_nothing_is_saved(tmp_path: Path, capsys: 
     assert "CFG_NOT_SET_ANYWHERE" in capsys.readouterr().err
     with pytest.raises(ValueError, match="Unable to find block document"):
         JiraCredentials.load("cfg-missing")
+
+
+@pytest.mark.parametrize("mode", ["cloud", "datacenter"])
+def test_the_config_the_sandbox_prints_works_as_printed(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import running_site
+
+    from atlasflow.flows.confluence_table_sync import read_confluence_table
+    from atlasflow.sandbox.confluence import TEAM_ROSTER_ID
+
+    with running_site(mode) as sb:
+        config = sb.config_yaml()
+        exports = dict(pair.split("=", 1) for pair in config.splitlines()[0].removeprefix("# export ").split())
+        for name, value in exports.items():
+            monkeypatch.setenv(name, value)
+        path = tmp_path / "config.yaml"
+        path.write_text(config)
+        assert main(["configure", "--file", str(path)]) == 0  # replaces the blocks running_site saved
+
+        rows = read_confluence_table(page_id=TEAM_ROSTER_ID)
+        jira = JiraCredentials.load("jira").get_client()  # type: ignore[union-attr]
+        try:
+            assert jira.myself()
+        finally:
+            jira.close()
+        posts = httpx.get(f"{sb.url}/_sandbox/mattermost/posts").json()
+    assert rows and len(posts) == 1 and "read-confluence-table" in posts[0]["message"]

@@ -75,6 +75,33 @@ class Sandbox:
     def mattermost_hook_url(self) -> str:
         return f"{self.url}/hooks/{self.mattermost.hook_token}"
 
+    def config_yaml(self) -> str:
+        """A ``config.yaml`` for ``atlasflow configure`` pointing every block at this sandbox, with the
+        environment variables it reads on the first line (the demo account's token, the webhook's token)."""
+        port = int(self.url.rsplit(":", 1)[1])
+        wiki = "   # Cloud sites serve Confluence under /wiki" if self.mode == "cloud" else ""
+        return (
+            f"# export SANDBOX_TOKEN=sandbox-token SANDBOX_HOOK_TOKEN={self.mattermost.hook_token}\n"
+            "jira:\n"
+            "  block: jira\n"
+            f"  url: {self.jira_url}\n"
+            f"  deployment: {self.mode}            # 127.0.0.1 is not *.atlassian.net: say which it is\n"
+            "  username: demo@example.com\n"
+            "  token_env: SANDBOX_TOKEN\n"
+            "confluence:\n"
+            "  block: confluence\n"
+            f"  url: {self.confluence_url}{wiki}\n"
+            f"  deployment: {self.mode}\n"
+            "  username: demo@example.com\n"
+            "  token_env: SANDBOX_TOKEN\n"
+            "mattermost:\n"
+            "  block: mattermost\n"
+            "  hostname: 127.0.0.1\n"
+            f"  port: {port}\n"
+            "  secure: false                # plain http\n"
+            "  token_env: SANDBOX_HOOK_TOKEN  # the id at the end of the incoming webhook URL\n"
+        )
+
     def start(self) -> Sandbox:
         config = uvicorn.Config(
             self.app(),
@@ -99,13 +126,6 @@ class Sandbox:
             self._server.should_exit = True
             self._thread.join(timeout=10)
         self._server = None
-
-    def serve_forever(self) -> None:
-        """Run in the foreground until interrupted (the ``atlasflow sandbox`` command)."""
-        config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        uvicorn.Server(config).run()
 
     def __enter__(self) -> Sandbox:
         return self.start()

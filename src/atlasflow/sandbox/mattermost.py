@@ -618,7 +618,7 @@ def api_post(log: MattermostLog, payload: Any) -> Post:
 
 
 def mattermost_routes(log: MattermostLog, state: SandboxState) -> list[Route]:
-    """``POST /hooks/{token}`` and ``POST /api/v4/posts``.
+    """``POST /hooks/{token}``, ``POST /api/v4/posts``, and ``GET /_sandbox/mattermost/posts`` (what was posted).
 
     Mattermost paths bypass the sandbox accounts (:mod:`sandbox.core` leaves their authentication here);
     ``state`` is taken for the same factory signature as the other stand-ins.
@@ -756,9 +756,27 @@ def mattermost_routes(log: MattermostLog, state: SandboxState) -> list[Route]:
             return Response(b"Not Found", status_code=404, media_type="text/plain")
         return JSONResponse(post.as_api_json(log.files))
 
+    async def received_posts(request: Request) -> Response:
+        """``GET /_sandbox/mattermost/posts``: every post received, oldest first (the sandbox's own view)."""
+        return JSONResponse(
+            [
+                {
+                    "id": p.id,
+                    "create_at": p.create_at,
+                    "source": p.source,
+                    "channel": p.channel,
+                    "username": p.username,
+                    "message": p.message,
+                    "mentions": list(p.mentions),
+                }
+                for p in log.posts
+            ]
+        )
+
     return [
         Route("/hooks/{token}", incoming_webhook, methods=["POST"]),
         Route("/api/v4/posts", create_post, methods=["POST"]),
+        Route("/_sandbox/mattermost/posts", received_posts, methods=["GET"]),
         Route("/api/v4/teams/name/{team}/channels/name/{channel}", bot_only(channel_by_name), methods=["GET"]),
         Route("/api/v4/channels/{id}", bot_only(channel_by_id), methods=["GET"]),
         Route("/api/v4/teams/{id}", bot_only(team_by_id), methods=["GET"]),
