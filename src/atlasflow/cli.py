@@ -72,7 +72,7 @@ def _configure(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from atlasflow.demo import run_demo
 
-    return run_demo(Path(args.output_dir), mode=args.mode)
+    return run_demo(Path(args.output_dir), mode=args.mode, auth=args.auth)
 
 
 def _setup(args: argparse.Namespace) -> int:
@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run export, table sync and report end to end on the sandbox")
     p.add_argument("--output-dir", default="out/demo")
     p.add_argument("--mode", choices=["cloud", "datacenter"], default="cloud")
+    p.add_argument(
+        "--auth",
+        choices=["token", "scoped", "oauth"],
+        default=None,
+        help="credential kind: token (classic API token; Data Center: PAT), scoped (through the gateway), "
+        "oauth (service account); default $ATLASFLOW_SANDBOX_AUTH or token",
+    )
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("setup", help="create/update the work pool, priority queues, rate limit, block types")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Literal, cast, get_args
 
 from prefect.blocks.notifications import MattermostWebhook
 from pydantic import SecretStr
@@ -22,31 +23,78 @@ from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_RESULTS_ID
 JIRA_BLOCK = "sandbox-jira"
 CONFLUENCE_BLOCK = "sandbox-confluence"
 MATTERMOST_BLOCK = "sandbox-mattermost"
-DEMO_USER, DEMO_TOKEN = "demo@example.com", "sandbox-token"
+DEMO_USER, DEMO_TOKEN, DEMO_SCOPED_TOKEN = "demo@example.com", "sandbox-token", "sandbox-scoped-token"
+DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "sandbox-client-id", "sandbox-client-secret"
+
+SandboxAuth = Literal["token", "scoped", "oauth"]
+"""How the sandbox blocks sign in: ``token`` = classic API token on Cloud, personal access token on Data
+Center; ``scoped`` = API token with scopes through the gateway (Cloud; Data Center has none: a PAT);
+``oauth`` = the service account's OAuth 2.0 client credentials."""
+AUTH_ENV = "ATLASFLOW_SANDBOX_AUTH"
+"""Environment variable choosing :data:`SandboxAuth` for the sandbox blocks (tests, demo); default ``token``."""
 
 
-def save_sandbox_blocks(sb: Sandbox, prefix: str = "sandbox-") -> None:
-    """Blocks ``{prefix}jira``, ``{prefix}confluence`` and ``{prefix}mattermost`` pointing at the sandbox."""
-    JiraCredentials(
-        url=sb.jira_url, username=DEMO_USER, token=SecretStr(DEMO_TOKEN), deployment=sb.mode, timeout_seconds=10
-    ).save(f"{prefix}jira", overwrite=True)
-    ConfluenceCredentials(
-        url=sb.confluence_url, username=DEMO_USER, token=SecretStr(DEMO_TOKEN), deployment=sb.mode, timeout_seconds=10
-    ).save(f"{prefix}confluence", overwrite=True)
+def sandbox_auth() -> SandboxAuth:
+    """The credential kind :data:`AUTH_ENV` asks for.
+
+    Raises:
+        ValueError: An unknown kind.
+    """
+    value = os.environ.get(AUTH_ENV, "token")
+    if value in get_args(SandboxAuth):
+        return cast(SandboxAuth, value)
+    raise ValueError(f"{AUTH_ENV}={value!r}: expected one of {', '.join(get_args(SandboxAuth))}")
+
+
+def sandbox_credentials(sb: Sandbox, auth: SandboxAuth) -> dict[str, Any]:
+    """Credential fields of a Jira/Confluence block signing in to the sandbox with ``auth``."""
+    common: dict[str, Any] = {"deployment": sb.mode, "timeout_seconds": 10, "gateway_url": sb.gateway_url}
+    if auth == "oauth":
+        secret = SecretStr(DEMO_CLIENT_SECRET)
+        token_url = sb.oauth_token_url if sb.mode == "cloud" else None  # DC: the default, <site>/rest/oauth2/…
+        return common | {"client_id": DEMO_CLIENT_ID, "client_secret": secret, "oauth_token_url": token_url}
+    if sb.mode == "datacenter":
+        return common | {"token": SecretStr(DEMO_TOKEN)}
+    token = DEMO_SCOPED_TOKEN if auth == "scoped" else DEMO_TOKEN
+    return common | {"username": DEMO_USER, "token": SecretStr(token)}
+
+
+def save_sandbox_blocks(sb: Sandbox, prefix: str = "sandbox-", auth: SandboxAuth | None = None) -> None:
+    """Blocks ``{prefix}jira``, ``{prefix}confluence`` and ``{prefix}mattermost`` pointing at the sandbox.
+
+    Args:
+        sb: The running sandbox.
+        prefix: Block name prefix.
+        auth: Credential kind; default from :data:`AUTH_ENV`.
+    """
+    fields = sandbox_credentials(sb, auth or sandbox_auth())
+    JiraCredentials(url=sb.jira_url, **fields).save(f"{prefix}jira", overwrite=True)
+    ConfluenceCredentials(url=sb.confluence_url, **fields).save(f"{prefix}confluence", overwrite=True)
     port = int(sb.url.rsplit(":", 1)[1])
     MattermostWebhook(
         hostname="127.0.0.1", port=port, token=SecretStr(sb.mattermost.hook_token), secure=False, botname="atlasflow"
     ).save(f"{prefix}mattermost", overwrite=True)
 
 
-def run_demo(output_dir: Path, mode: str = "cloud") -> int:
+_AUTH_NAMES = {
+    ("cloud", "token"): "a classic API token at the site",
+    ("cloud", "scoped"): "a scoped API token through the gateway",
+    ("cloud", "oauth"): "a service account (OAuth 2.0) through the gateway",
+    ("datacenter", "token"): "a personal access token",
+    ("datacenter", "scoped"): "a personal access token (Data Center has no scoped tokens)",
+    ("datacenter", "oauth"): "a service account (OAuth 2.0)",
+}
+
+
+def run_demo(output_dir: Path, mode: str = "cloud", auth: SandboxAuth | None = None) -> int:
     from atlasflow.flows.confluence_table_sync import confluence_table_sync
     from atlasflow.flows.jira_export import jira_export
     from atlasflow.flows.report_results import report_results
 
     with Sandbox(mode=mode) as sb:  # type: ignore[arg-type]
-        print(f"sandbox ({mode}) on {sb.url}", flush=True)
-        save_sandbox_blocks(sb)
+        kind = auth or sandbox_auth()
+        print(f"sandbox ({mode}, signing in with {_AUTH_NAMES[mode, kind]}) on {sb.url}", flush=True)
+        save_sandbox_blocks(sb, auth=kind)
         os.environ[NOTIFIER_ENV] = f"mattermost-webhook/{MATTERMOST_BLOCK}"
         export = jira_export(
             root_tickets=["DEMO-1"],

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal, cast
+from typing import ClassVar, Literal, cast
 from urllib.parse import urlparse
 
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectNotFound
-from pydantic import ConfigDict, Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from atlasflow.clients.auth import (
+    CLOUD_TOKEN_URL,
+    DEFAULT_GATEWAY,
+    AtlassianAuth,
+    ClientCredentials,
+    CredentialKind,
+    Product,
+    Site,
+)
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import JiraClient
@@ -44,15 +53,35 @@ def check_site_url(url: str) -> str:
 
 
 class _AtlassianCredentials(Block):
-    """Fields and client construction common to Jira and Confluence sites."""
+    """Fields and client construction common to Jira and Confluence sites.
+
+    Three ways to sign in: e-mail + API token (classic or with scopes, Cloud; the route is found by itself),
+    a Data Center personal access token (token without username), or a service account's OAuth 2.0 client
+    credentials (``client_id`` + ``client_secret``, Cloud or Data Center).
+    """
 
     model_config = ConfigDict(hide_input_in_errors=True)  # a refused value may be a secret
 
-    url: str = Field(description="Site base URL.")
+    url: str = Field(description="Site URL as in the browser (https://acme.atlassian.net, …/wiki for Confluence).")
     username: str | None = Field(
         default=None, description="Cloud: the account e-mail (basic auth). Leave empty for a Data Center PAT."
     )
-    token: SecretStr = Field(description="Cloud API token, or Data Center personal access token (Bearer).")
+    token: SecretStr | None = Field(
+        default=None,
+        description="Cloud API token (classic or with scopes), or Data Center personal access token. Empty when "
+        "client credentials are given.",
+    )
+    client_id: str | None = Field(default=None, description="Service account OAuth 2.0 client id.")
+    client_secret: SecretStr | None = Field(default=None, description="Service account OAuth 2.0 client secret.")
+    cloud_id: str | None = Field(
+        default=None, description="Cloud site id for the API gateway; looked up from the site when empty."
+    )
+    gateway_url: str = Field(default=DEFAULT_GATEWAY, description="Atlassian API gateway (Cloud).")
+    oauth_token_url: str | None = Field(
+        default=None,
+        description="OAuth 2.0 token endpoint; empty = Cloud https://auth.atlassian.com/oauth/token, "
+        "Data Center <url>/rest/oauth2/latest/token.",
+    )
     deployment: DeploymentKind = Field(
         default="auto", description="cloud, datacenter, or auto (*.atlassian.net is Cloud)."
     )
@@ -60,11 +89,26 @@ class _AtlassianCredentials(Block):
     timeout_seconds: float = Field(default=30.0, gt=0, description="HTTP connect/read timeout per request.")
 
     _service = "Atlassian"
+    _product: ClassVar[Product] = "jira"
 
-    @field_validator("url")
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> _AtlassianCredentials:
+        if (self.client_id is None) != (self.client_secret is None):
+            raise ValueError("client_id and client_secret go together: give both (a service account) or neither")
+        if self.token is None and self.client_id is None:
+            raise ValueError("give a token (API token or personal access token) or client_id + client_secret")
+        return self
+
+    def credential_kind(self) -> CredentialKind:
+        """``oauth`` with client credentials, else ``api-token`` with a username, else ``pat``."""
+        if self.client_id is not None:
+            return "oauth"
+        return "api-token" if self.username else "pat"
+
+    @field_validator("url", "gateway_url", "oauth_token_url")
     @classmethod
-    def _valid_url(cls, url: str) -> str:
-        return check_site_url(url)
+    def _valid_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_site_url(url)
 
     def resolved_deployment(self) -> Literal["cloud", "datacenter"]:
         """``cloud`` or ``datacenter``; ``auto`` decides by host name."""
@@ -73,20 +117,47 @@ class _AtlassianCredentials(Block):
         host = urlparse(self.url).hostname or ""
         return "cloud" if host.endswith(".atlassian.net") else "datacenter"
 
+    def auth(self) -> AtlassianAuth:
+        """Authentication and routing for this site's credential kind (see :mod:`atlasflow.clients.auth`)."""
+        cloud = self.resolved_deployment() == "cloud"
+        site = Site(self.url.rstrip("/"), self._product, cloud, self.gateway_url, self.cloud_id or None)
+        oauth = None
+        if self.client_id is not None and self.client_secret is not None:
+            token_url = self.oauth_token_url or (
+                CLOUD_TOKEN_URL if cloud else f"{self.url.rstrip('/')}/rest/oauth2/latest/token"
+            )
+            oauth = ClientCredentials(self.client_id, self.client_secret.get_secret_value(), token_url)
+        return AtlassianAuth(
+            site,
+            self._service,
+            self.credential_kind(),
+            username=self.username,
+            token=self.token.get_secret_value() if self.token is not None else None,
+            oauth=oauth,
+            timeout=self.timeout_seconds,
+            verify=self.verify_tls,
+        )
+
     def api_client(self, before_request: Callable[[], None] | None = None) -> ApiClient:
-        """An HTTP client authenticated for this site (Basic with username, else Bearer)."""
-        token = self.token.get_secret_value()
-        auth = (self.username, token) if self.username else None
-        headers = {} if self.username else {"Authorization": f"Bearer {token}"}
-        return ApiClient(
+        """An HTTP client for this site: requests are made against the site URL and routed by :meth:`auth`.
+
+        The token, the client secret and every access token fetched are scrubbed from its error text.
+        """
+        auth = self.auth()
+        api = ApiClient(
             self._service,
             self.url,
-            headers=headers,
             auth=auth,
             timeout=self.timeout_seconds,
             verify=self.verify_tls,
             before_request=before_request,
         )
+        if self.token is not None:
+            api.add_secret(self.token.get_secret_value(), username=self.username)
+        if self.client_secret is not None:
+            api.add_secret(self.client_secret.get_secret_value())
+        auth.on_access_token = api.add_secret
+        return api
 
 
 class JiraCredentials(_AtlassianCredentials):
@@ -135,11 +206,12 @@ class ConfluenceCredentials(_AtlassianCredentials):
     _block_type_slug = "atlasflow-confluence-credentials"
     _description = "Confluence Cloud or Data Center site and credentials (atlasflow)."
     _service = "Confluence"
+    _product: ClassVar[Product] = "confluence"
     _documentation_url = "https://developer.atlassian.com/cloud/confluence/rest/v2/intro/"  # type: ignore[assignment]
 
     def get_client(self) -> ConfluenceClient:
-        """A Confluence client for this site."""
-        return ConfluenceClient(self.api_client())
+        """A Confluence client for this site: pages through v2 on Cloud, v1 on Data Center."""
+        return ConfluenceClient(self.api_client(), self.resolved_deployment())
 
 
 class _RateLimiter:

@@ -1,22 +1,26 @@
-"""Confluence REST (v1 content API) client: read a page's storage body, write it version-checked.
+"""Confluence REST client: read a page's storage body, write it version-checked.
 
 The block's URL is the site base: ``https://acme.atlassian.net/wiki`` on Cloud, ``https://confluence.acme.com``
-on Data Center; the content API sits at ``/rest/api/content`` below both.
+on Data Center. Cloud pages are read and written through REST API v2 (``/api/v2/pages/{id}``), which scoped
+tokens and service accounts must use (the gateway refuses them v1 content); Data Center has the v1 content
+API only (``/rest/api/content``). Paths are relative to the site URL; :attr:`ConfluenceClient.api` routes
+them (site or gateway), so anything else built on it (attachments, still v1 on both) goes the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from atlasflow.clients.http import ApiClient, AtlassianError
+from atlasflow.clients.http import ApiClient, AtlassianError, error_detail
 
 T = TypeVar("T")
 
 EXPAND = "body.storage,version,space"
 #: Uploads are multipart form posts, which Confluence's XSRF protection refuses without this header.
 NO_XSRF_CHECK = {"X-Atlassian-Token": "nocheck"}
+Deployment = Literal["cloud", "datacenter"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,17 @@ class Page:
             version=int(data["version"]["number"]),
             body=str(data["body"]["storage"]["value"]),
             space_key=(data.get("space") or {}).get("key"),
+        )
+
+    @classmethod
+    def from_v2_json(cls, data: dict[str, Any], space_key: str | None = None) -> Page:
+        """A page from a v2 answer (``body-format=storage``); v2 names the space by id only."""
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title", "")),
+            version=int(data["version"]["number"]),
+            body=str(data["body"]["storage"]["value"]),
+            space_key=space_key,
         )
 
 
@@ -73,11 +88,17 @@ class EditOutcome(Generic[T]):
 
 
 class ConfluenceClient:
-    """Talks to one Confluence site."""
+    """Talks to one Confluence site.
 
-    def __init__(self, api: ApiClient) -> None:
+    Args:
+        api: An authenticated :class:`ApiClient` for the site.
+        deployment: ``cloud`` (pages through v2) or ``datacenter`` (v1).
+    """
+
+    def __init__(self, api: ApiClient, deployment: Deployment = "datacenter") -> None:
         self.api = api
         self._attachments_by_post = False  # set once a Data Center site has refused PUT (405)
+        self.deployment = deployment
 
     @property
     def requests_made(self) -> int:
@@ -92,12 +113,20 @@ class ConfluenceClient:
         Raises:
             AtlassianError: 404 when the page does not exist or may not be seen.
         """
+        if self.deployment == "cloud":
+            return Page.from_v2_json(self.api.get_json(f"/api/v2/pages/{page_id}", {"body-format": "storage"}))
         return Page.from_json(self.api.get_json(f"/rest/api/content/{page_id}", {"expand": EXPAND}))
 
     def find_page(self, space_key: str, title: str) -> Page | None:
-        body = self.api.get_json(
-            "/rest/api/content", {"spaceKey": space_key, "title": title, "expand": EXPAND}
-        )
+        """The page titled ``title`` in the space ``space_key``, if there is one."""
+        if self.deployment == "cloud":
+            spaces = self.api.get_json("/api/v2/spaces", {"keys": space_key}).get("results") or []
+            if not spaces:
+                return None
+            params = {"space-id": spaces[0]["id"], "title": title, "body-format": "storage"}
+            pages = self.api.get_json("/api/v2/pages", params).get("results") or []
+            return Page.from_v2_json(pages[0], space_key) if pages else None
+        body = self.api.get_json("/rest/api/content", {"spaceKey": space_key, "title": title, "expand": EXPAND})
         results = body.get("results") or []
         return Page.from_json(results[0]) if results else None
 
@@ -107,18 +136,31 @@ class ConfluenceClient:
         Raises:
             VersionConflict: The page moved on since ``page`` was read.
         """
-        path = f"/rest/api/content/{page.id}"
-        payload = {
-            "id": page.id,
-            "type": "page",
-            "title": page.title,
-            "version": {"number": page.version + 1, "message": message},
-            "body": {"storage": {"value": body, "representation": "storage"}},
-        }
+        version = {"number": page.version + 1, "message": message}
+        if self.deployment == "cloud":
+            path = f"/api/v2/pages/{page.id}"
+            payload: dict[str, Any] = {
+                "id": page.id,
+                "status": "current",
+                "title": page.title,
+                "body": {"representation": "storage", "value": body},
+                "version": version,
+            }
+        else:
+            path = f"/rest/api/content/{page.id}"
+            payload = {
+                "id": page.id,
+                "type": "page",
+                "title": page.title,
+                "version": version,
+                "body": {"storage": {"value": body, "representation": "storage"}},
+            }
         response = self.api.request("PUT", path, json=payload, ok=(409,))
         if response.status_code == 409:
-            raise VersionConflict("Confluence", "PUT", path, 409, self.api.scrub(response.text[:300]))
-        return Page.from_json({**self.api.decode(response), "body": {"storage": {"value": body}}})
+            raise VersionConflict("Confluence", "PUT", path, 409, self.api.scrub(error_detail(response)))
+        written = self.api.decode(response)
+        number = int(written["version"]["number"])
+        return Page(page.id, str(written.get("title", page.title)), number, body, page.space_key)
 
     def edit_page(
         self,

@@ -209,9 +209,9 @@ class ApiClient:
 
     Args:
         service: Name used in error messages ("Jira", "Confluence").
-        base_url: Site base URL.
-        headers: Extra headers (e.g. Authorization for a bearer token).
-        auth: Basic auth pair, if any.
+        base_url: Site base URL (what links for people are made from).
+        headers: Extra headers.
+        auth: How requests are authenticated (and routed), see :class:`atlasflow.clients.auth.AtlassianAuth`.
         timeout: Seconds for connect/read/write: a blocking call never hangs longer.
         verify: TLS verification.
         retry: Retry policy for transient failures.
@@ -226,7 +226,7 @@ class ApiClient:
         base_url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
         timeout: float = 30.0,
         verify: bool = True,
         retry: RetryPolicy | None = None,
@@ -242,7 +242,7 @@ class ApiClient:
         self._secrets: set[str] = set()
         for secret in secrets:
             self.add_secret(secret)
-        if auth:
+        if isinstance(auth, tuple):
             self.add_secret(auth[1], username=auth[0])
         for name, value in (headers or {}).items():
             if name.lower() in ("authorization", "proxy-authorization"):

@@ -11,9 +11,10 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from atlasflow.sandbox.confluence import ConfluenceSite, confluence_routes
+from atlasflow.sandbox.confluence import ConfluenceSite, confluence_routes, confluence_v2_routes
 from atlasflow.sandbox.confluence_attachments import AttachmentStore, attachment_routes
 from atlasflow.sandbox.core import Mode, SandboxMiddleware, SandboxState, admin_routes
+from atlasflow.sandbox.identity import identity_routes
 from atlasflow.sandbox.jira import JiraSite, jira_routes
 from atlasflow.sandbox.mattermost import MattermostLog, mattermost_routes
 
@@ -47,9 +48,11 @@ class Sandbox:
         assert self.jira is not None and self.confluence is not None
         routes = [
             *admin_routes(self.state),
+            *identity_routes(self.state),
             *jira_routes(self.jira, self.state),
             *confluence_routes(self.confluence, self.state),
             *attachment_routes(self.confluence, self.attachments, self.state),
+            *(confluence_v2_routes(self.confluence, self.state) if self.mode == "cloud" else []),
             *mattermost_routes(self.mattermost, self.state),
         ]
         return Starlette(routes=routes, middleware=[Middleware(SandboxMiddleware, state=self.state)])
@@ -70,6 +73,16 @@ class Sandbox:
     def confluence_url(self) -> str:
         """Confluence base URL: Cloud sites live under ``/wiki``."""
         return f"{self.url}/wiki" if self.mode == "cloud" else self.url
+
+    @property
+    def gateway_url(self) -> str:
+        """The stand-in for ``https://api.atlassian.com`` (Cloud): the same server, ``/ex/...`` paths."""
+        return self.url
+
+    @property
+    def oauth_token_url(self) -> str:
+        """The token endpoint of service accounts: ``auth.atlassian.com``'s on Cloud, the site's on DC."""
+        return f"{self.url}/oauth/token" if self.mode == "cloud" else f"{self.url}/rest/oauth2/latest/token"
 
     @property
     def mattermost_hook_url(self) -> str:

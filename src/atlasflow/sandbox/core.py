@@ -10,6 +10,7 @@ import asyncio
 import base64
 import random
 import re
+import secrets
 import threading
 import time
 from collections import Counter
@@ -159,12 +160,57 @@ class RequestLog:
 
 @dataclass
 class Account:
-    """A sandbox user: Basic auth with ``username``/``token``, or Bearer ``token`` (Data Center PAT)."""
+    """A sandbox user: Basic auth with ``username``/``token``, or Bearer ``token`` (Data Center PAT).
+
+    ``scoped_token`` is the account's API token with scopes (Cloud): Basic auth like the classic token, but
+    accepted through the api.atlassian.com gateway only, never at the site URL.
+    """
 
     username: str
     token: str
     display_name: str
     permissions: frozenset[str]
+    scoped_token: str | None = None
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """OAuth 2.0 client credentials of a service account; the tokens it gets act as ``username``."""
+
+    client_id: str
+    client_secret: str
+    username: str
+
+
+class TokenIssuer:
+    """Access tokens of the client-credentials grant: issued with a lifetime, expiring, revocable."""
+
+    def __init__(self, ttl_seconds: float = 3600.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.issued = 0
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    def issue(self, username: str) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = (username, time.monotonic() + self.ttl_seconds)
+            self.issued += 1
+        return token
+
+    def holder(self, token: str) -> str | None:
+        """The username a live token acts as; ``None`` for unknown or expired tokens."""
+        with self._lock:
+            username, expires = self._tokens.get(token, ("", 0.0))
+        return username if username and time.monotonic() < expires else None
+
+    def revoke_all(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+Credential = Literal["token", "scoped", "pat", "oauth"]
+"""How a request proved its account: classic API token, scoped API token, PAT, OAuth access token."""
 
 
 ALL_PERMISSIONS = frozenset(
@@ -181,11 +227,23 @@ ALL_PERMISSIONS = frozenset(
 
 
 def default_accounts() -> list[Account]:
-    """The demo accounts: an admin-like user and a read-only viewer."""
+    """The demo accounts: an admin-like user and a read-only viewer, each with a scoped token too."""
     return [
-        Account("demo@example.com", "sandbox-token", "Demo Admin", ALL_PERMISSIONS),
-        Account("viewer@example.com", "viewer-token", "Vera Viewer", frozenset({"BROWSE_PROJECTS"})),
+        Account("demo@example.com", "sandbox-token", "Demo Admin", ALL_PERMISSIONS, "sandbox-scoped-token"),
+        Account(
+            "viewer@example.com", "viewer-token", "Vera Viewer", frozenset({"BROWSE_PROJECTS"}), "viewer-scoped-token"
+        ),
     ]
+
+
+DEMO_CLOUD_ID = "b6f5c3a2-9d41-4e7f-8a2c-5d3e1f0a7b96"
+"""The demo site's cloud id, as ``/_edge/tenant_info`` reports it."""
+
+
+def default_oauth_clients() -> list[OAuthClient]:
+    """The demo service account's OAuth 2.0 credential; it acts as the demo account, so every job sees the
+    same pages and issues whichever credential kind it uses."""
+    return [OAuthClient("sandbox-client-id", "sandbox-client-secret", "demo@example.com")]
 
 
 def jira_error(status: int, *messages: str, errors: dict[str, str] | None = None) -> JSONResponse:
@@ -217,17 +275,48 @@ def is_mattermost_path(path: str) -> bool:
     return path.startswith(("/hooks/", "/api/v4/")) or bool(_PERMALINK.match(path))
 
 
-def find_account(accounts: list[Account], authorization: str) -> Account | None:
-    """The account an ``Authorization`` header proves, if any."""
+#: Paths answered without credentials: the cloud-id lookup and the OAuth token endpoints.
+OPEN_PATHS = frozenset({"/_edge/tenant_info", "/oauth/token", "/rest/oauth2/latest/token"})
+
+GATEWAY_PRODUCTS = {"jira": "/rest/", "confluence": "/wiki/"}
+"""Gateway product → the site paths it forwards to (``/ex/jira/{id}/rest/...``, ``/ex/confluence/{id}/wiki/...``)."""
+
+
+def gateway_site_path(path: str, cloud_id: str) -> str | None:
+    """The site path behind a gateway path, or ``None`` when the product or cloud id is unknown."""
+    parts = path.split("/", 4)  # "", "ex", product, cloud id, rest
+    if len(parts) < 5 or parts[1] != "ex" or parts[3] != cloud_id:
+        return None
+    site_path = "/" + parts[4]
+    prefix = GATEWAY_PRODUCTS.get(parts[2])
+    return site_path if prefix and site_path.startswith(prefix) else None
+
+
+def gateway_refuses(site_path: str) -> bool:
+    """Confluence's v1 content API is not served to scoped credentials on the gateway; attachments are."""
+    v1 = "/wiki/rest/api/content"
+    return site_path.startswith(v1) and "/child/attachment" not in site_path and "/download/" not in site_path
+
+
+def find_account(
+    accounts: list[Account], authorization: str, issuer: TokenIssuer | None = None
+) -> tuple[Account, Credential] | None:
+    """The account an ``Authorization`` header proves and how, if any."""
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "basic":
         try:
             username, _, token = base64.b64decode(value).decode().partition(":")
         except ValueError:
             return None
-        return next((a for a in accounts if a.username == username and a.token == token), None)
+        for account in accounts:
+            if account.username == username and token in (account.token, account.scoped_token):
+                return account, "token" if token == account.token else "scoped"
+        return None
     if scheme.lower() == "bearer":
-        return next((a for a in accounts if a.token == value), None)
+        holder = issuer.holder(value) if issuer is not None else None
+        if holder is not None:
+            return next(((a, "oauth") for a in accounts if a.username == holder), None)
+        return next(((a, "pat") for a in accounts if a.token == value), None)
     return None
 
 
@@ -331,18 +420,39 @@ class SandboxMiddleware:
         return None
 
     def _auth_failure(self, scope: Scope) -> Response | None:
+        """Authenticate a request; a gateway request is rewritten to the site path it stands for.
+
+        Classic API tokens and PATs pass at the site only; scoped tokens and Cloud OAuth tokens through the
+        gateway only (Data Center has no gateway: its OAuth tokens pass at the site).
+        """
         path: str = scope["path"]
-        if is_mattermost_path(path):
+        if is_mattermost_path(path) or path in OPEN_PATHS:
             return None
+        gateway = path.startswith("/ex/")
+        if gateway:
+            site_path = gateway_site_path(path, self.state.cloud_id) if self.state.mode == "cloud" else None
+            if site_path is None:
+                return JSONResponse({"code": 404, "message": "Not Found"}, status_code=404)
+            scope["path"] = site_path
+            scope["raw_path"] = site_path.encode()
         headers = dict(scope["headers"])
-        account = find_account(self.state.accounts, headers.get(b"authorization", b"").decode("latin-1"))
-        if account is None:
-            if is_confluence_path(path):
+        found = find_account(
+            self.state.accounts, headers.get(b"authorization", b"").decode("latin-1"), self.state.tokens
+        )
+        cloud = self.state.mode == "cloud"
+        passes_gateway = ("scoped", "oauth") if cloud else ()
+        if found is None or (found[1] in passes_gateway) != gateway or (not cloud and found[1] == "scoped"):
+            if gateway:
+                return JSONResponse({"code": 401, "message": "Unauthorized"}, status_code=401)
+            if is_confluence_path(scope["path"]):
                 return confluence_error(401, "This request requires authentication.")
             return jira_error(
                 401, "You are not authenticated. Authentication required to perform this operation."
             )
-        scope.setdefault("state", {})["user"] = account.username
+        if gateway and gateway_refuses(scope["path"]):
+            return JSONResponse({"code": 401, "message": "Unauthorized; scope does not match"}, status_code=401)
+        scope.setdefault("state", {})["user"] = found[0].username
+        scope["state"]["credential"] = found[1]
         return None
 
 
@@ -354,6 +464,9 @@ class SandboxState:
     faults: Faults = field(default_factory=Faults)
     log: RequestLog = field(default_factory=RequestLog)
     accounts: list[Account] = field(default_factory=default_accounts)
+    oauth_clients: list[OAuthClient] = field(default_factory=default_oauth_clients)
+    tokens: TokenIssuer = field(default_factory=TokenIssuer)
+    cloud_id: str = DEMO_CLOUD_ID
 
     def account(self, request: Request) -> Account:
         """The authenticated account of a request (the middleware has checked it)."""

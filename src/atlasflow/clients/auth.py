@@ -1,0 +1,297 @@
+"""How atlasflow proves who it is to an Atlassian site, and which address each request goes to.
+
+Credential kinds (:data:`CredentialKind`):
+
+* ``api-token``: e-mail + API token, HTTP Basic. On Cloud a classic token works at the site URL and a token
+  with scopes only through the ``api.atlassian.com`` gateway; nobody should have to say which one they
+  hold, so the site is tried first and, on a 401, the cloud id is looked up (``/_edge/tenant_info``) and the
+  request repeated through the gateway, which is then kept for the client's life. On Data Center: the site.
+* ``pat``: a Data Center personal access token, Bearer, at the site.
+* ``oauth``: a service account's OAuth 2.0 client credentials. An access token is fetched from the token
+  endpoint (Cloud ``https://auth.atlassian.com/oauth/token``, Data Center ``<site>/rest/oauth2/latest/token``),
+  cached, renewed shortly before it expires and once more when a request answers 401. Cloud requests go
+  through the gateway, Data Center ones to the site.
+
+Requests are always built against the site URL (so every link made from :attr:`ApiClient.base_url` is one
+people can open); :class:`AtlassianAuth` moves them to the gateway when that is the route. A request that
+stays refused raises :class:`AuthenticationError` naming the routes and credential kind tried and how to
+rotate the credential.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from atlasflow.clients.http import AtlassianError, error_detail, scrub, secret_forms
+
+CredentialKind = Literal["api-token", "pat", "oauth"]
+Product = Literal["jira", "confluence"]
+
+CLOUD_TOKEN_URL = "https://auth.atlassian.com/oauth/token"
+DEFAULT_GATEWAY = "https://api.atlassian.com"
+#: Renew an access token this long before it expires (at most a tenth of its lifetime).
+RENEW_BEFORE_SECONDS = 60.0
+
+ROTATE = {
+    "api-token": "API tokens expire (one year at most; scoped tokens also only cover their scopes): create a "
+    "new one at https://id.atlassian.com/manage-profile/security/api-tokens (Data Center: your password or a "
+    "new personal access token) and store it with `atlasflow configure`",
+    "pat": "personal access tokens expire on the date set when they were made: create a new one under "
+    "Profile > Personal Access Tokens and store it with `atlasflow configure`",
+    "oauth": "check the service account's product access and the scopes of its OAuth 2.0 credential; to "
+    "rotate, create a new credential (Cloud: Atlassian Administration > Directory > Service accounts) and "
+    "store it with `atlasflow configure`",
+}
+DESCRIBED = {
+    "api-token": "e-mail + API token",
+    "pat": "personal access token",
+    "oauth": "service account OAuth 2.0 client credentials",
+}
+
+
+class AuthenticationError(AtlassianError):
+    """Credentials refused for good: the message names the routes and credential kind tried."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a product lives.
+
+    Attributes:
+        url: The site as people see it in the browser (``https://acme.atlassian.net/wiki``).
+        product: ``jira`` or ``confluence`` (the gateway path differs).
+        cloud: Cloud (gateway, tenant_info) or Data Center.
+        gateway_url: The API gateway (``https://api.atlassian.com``).
+        cloud_id: The site's cloud id; looked up when ``None``.
+    """
+
+    url: str
+    product: Product
+    cloud: bool
+    gateway_url: str = DEFAULT_GATEWAY
+    cloud_id: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of the site: what the gateway base stands in for."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def gateway_base(self, cloud_id: str) -> str:
+        return f"{self.gateway_url.rstrip('/')}/ex/{self.product}/{cloud_id}"
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """A service account's OAuth 2.0 credential and the endpoint that turns it into access tokens."""
+
+    client_id: str
+    client_secret: str
+    token_url: str
+
+
+class AtlassianAuth(httpx.Auth):
+    """Authenticates and routes every request of one client (thread-safe).
+
+    Args:
+        site: The site and its gateway.
+        service: "Jira" or "Confluence", for messages.
+        kind: The credential kind.
+        username: Basic-auth user (``api-token``).
+        token: API token or PAT.
+        oauth: Client credentials (``oauth``).
+        timeout: Seconds per request to the token endpoint and tenant_info.
+        verify: TLS verification for those requests.
+    """
+
+    requires_request_body = True  # a request moved to the gateway is rebuilt with its body
+
+    def __init__(
+        self,
+        site: Site,
+        service: str,
+        kind: CredentialKind,
+        *,
+        username: str | None = None,
+        token: str | None = None,
+        oauth: ClientCredentials | None = None,
+        timeout: float = 30.0,
+        verify: bool = True,
+    ) -> None:
+        self.site = site
+        self.service = service
+        self.kind = kind
+        self._basic = httpx.BasicAuth(username, token or "") if kind == "api-token" and username else None
+        self._token = token
+        self._oauth = oauth
+        self._secrets = secret_forms(token or "", username) | secret_forms(oauth.client_secret if oauth else "")
+        self._timeout = timeout
+        self._verify = verify
+        self._lock = threading.Lock()
+        self._cloud_id = site.cloud_id
+        self._gateway: str | None = None  # the gateway base, once requests go there
+        self._always_gateway = site.cloud and kind == "oauth"
+        self._access: tuple[str, float] | None = None  # token, renew-at (monotonic)
+        self.tokens_fetched = 0
+        #: Called with every access token fetched (e.g. to scrub it from error text).
+        self.on_access_token: Callable[[str], None] | None = None
+
+    @property
+    def route(self) -> str:
+        """The base requests go to now: the site URL or the gateway base."""
+        return self._gateway or self.site.url
+
+    # -- the flow ---------------------------------------------------------------------------------------
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        tried = []
+        routed = self._authorised(self._routed(request))
+        tried.append(self._route_of(routed))
+        response = yield routed
+        if response.status_code != 401:
+            return
+        retry = self._after_refusal(request, routed)
+        if retry is not None:
+            tried.append(self._route_of(retry))
+            response = yield retry
+            if response.status_code != 401:
+                return
+        response.read()
+        raise self._failure(request, response, tried)
+
+    def _use_gateway(self) -> str:
+        with self._lock:
+            if self._gateway is None:
+                self._gateway = self.site.gateway_base(self._discover_cloud_id())
+            return self._gateway
+
+    def _routed(self, request: httpx.Request) -> httpx.Request:
+        gateway = self._use_gateway() if self._always_gateway else self._gateway
+        return _moved(request, self.site.origin, gateway) if gateway else request
+
+    def _authorised(self, request: httpx.Request) -> httpx.Request:
+        if self._basic is not None:
+            return next(self._basic.auth_flow(request))
+        bearer = self._access_token() if self.kind == "oauth" else self._token
+        request.headers["Authorization"] = f"Bearer {bearer}"
+        return request
+
+    def _after_refusal(self, request: httpx.Request, refused: httpx.Request) -> httpx.Request | None:
+        """The one retry a 401 earns: through the gateway (API token on Cloud) or with a renewed token."""
+        if self.kind == "oauth":
+            with self._lock:
+                if self._access is not None and refused.headers.get("Authorization") == f"Bearer {self._access[0]}":
+                    self._access = None  # refused: renew (unless another thread already has)
+            return self._authorised(self._routed(request))
+        if self.kind == "api-token" and self.site.cloud and refused.url == request.url:
+            self._use_gateway()  # refused at the site: a scoped token, or a stale one
+            return self._authorised(self._routed(request))
+        return None
+
+    # -- cloud id and access tokens -----------------------------------------------------------------------
+
+    def _discover_cloud_id(self) -> str:
+        """The configured cloud id, else the one ``<site>/_edge/tenant_info`` reports (call with the lock)."""
+        if self._cloud_id:
+            return self._cloud_id
+        url = f"{self.site.origin}/_edge/tenant_info"
+        response = httpx.get(url, timeout=self._timeout, verify=self._verify)  # transport errors: retried
+        try:
+            cloud_id = response.json().get("cloudId") if response.is_success else None
+        except (ValueError, AttributeError):
+            cloud_id = None
+        if not isinstance(cloud_id, str) or not cloud_id:
+            detail = f"no cloudId in the answer ({response.status_code}); set cloud_id on the block"
+            raise self._setup_error("GET", url, response.status_code, detail)
+        self._cloud_id = cloud_id
+        return cloud_id
+
+    def _access_token(self) -> str:
+        with self._lock:
+            if self._access is None or time.monotonic() >= self._access[1]:
+                self._access = self._fetch_token()
+            return self._access[0]
+
+    def _fetch_token(self) -> tuple[str, float]:
+        assert self._oauth is not None
+        oauth = self._oauth
+        grant = {"grant_type": "client_credentials", "client_id": oauth.client_id, "client_secret": oauth.client_secret}
+        started = time.monotonic()
+        # auth.atlassian.com takes JSON (as its documentation shows); Data Center a form. Transport errors
+        # propagate: the client's retry policy decides (the request itself was not sent).
+        if self.site.cloud:
+            response = httpx.post(oauth.token_url, json=grant, timeout=self._timeout, verify=self._verify)
+        else:
+            response = httpx.post(oauth.token_url, data=grant, timeout=self._timeout, verify=self._verify)
+        if not response.is_success:
+            detail = _oauth_error(response)
+            raise self._setup_error("POST", oauth.token_url, response.status_code, detail)
+        try:
+            body = response.json()
+            token, lifetime = str(body["access_token"]), float(body.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._setup_error(
+                "POST", oauth.token_url, response.status_code, "no access_token in the answer"
+            ) from exc
+        self.tokens_fetched += 1
+        self._secrets |= secret_forms(token)
+        if self.on_access_token is not None:
+            self.on_access_token(token)
+        return token, started + lifetime - min(RENEW_BEFORE_SECONDS, lifetime / 10)
+
+    # -- messages -------------------------------------------------------------------------------------------
+
+    def _route_of(self, request: httpx.Request) -> str:
+        url = str(request.url)
+        if self._gateway and url.startswith(self._gateway):
+            return f"the gateway {self._gateway}"
+        return f"the site {self.site.url}"
+
+    def _failure(self, request: httpx.Request, response: httpx.Response, tried: list[str]) -> AuthenticationError:
+        detail = scrub(error_detail(response), self._secrets)
+        routes = ", then ".join(dict.fromkeys(tried))
+        who = DESCRIBED[self.kind] + (f" (client id {self._oauth.client_id})" if self._oauth else "")
+        renewed = "; a renewed access token was refused too" if self.kind == "oauth" else ""
+        message = f"{detail} — tried {who} at {routes}{renewed}. {ROTATE[self.kind]}."
+        path = request.url.raw_path.decode("ascii", "replace").split("?")[0]
+        return AuthenticationError(self.service, request.method, path, 401, message)
+
+    def _setup_error(self, method: str, url: str, status: int | None, detail: str) -> AuthenticationError:
+        detail = scrub(detail, self._secrets)
+        who = DESCRIBED[self.kind]
+        return AuthenticationError(
+            self.service, method, url, status, f"{detail} (signing in with {who}). {ROTATE[self.kind]}."
+        )
+
+
+def _moved(request: httpx.Request, origin: str, base: str) -> httpx.Request:
+    """``request`` sent to ``base`` instead of the site ``origin`` (same path below it, same body)."""
+    url = str(request.url)
+    if not url.startswith(origin):
+        return request
+    headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
+    return httpx.Request(
+        request.method,
+        base + url[len(origin) :],
+        headers=headers,
+        content=request.content,
+        extensions=request.extensions,
+    )
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    """``error: error_description`` of an OAuth error body, else the usual detail."""
+    try:
+        body = response.json()
+    except ValueError:
+        return error_detail(response)
+    if isinstance(body, dict) and body.get("error"):
+        return f"{body['error']}: {body.get('error_description', '')}".rstrip(": ")
+    return error_detail(response)
