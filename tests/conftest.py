@@ -19,6 +19,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = REPO_ROOT / "tests" / "samples"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reports_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reports folder of the session: pytest's temporary base, so every ``tmp_path`` lies inside it."""
+    from atlasflow.files import REPORTS_ROOT_ENV
+
+    root = tmp_path_factory.getbasetemp().resolve()
+    os.environ[REPORTS_ROOT_ENV] = str(root)
+    return root
+
+
 @pytest.fixture(params=["cloud", "datacenter"])
 def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """A fresh sandbox per test, once in Cloud and once in Data Center mode."""

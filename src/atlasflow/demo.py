@@ -15,6 +15,7 @@ from prefect.blocks.notifications import MattermostWebhook
 from pydantic import SecretStr
 
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
+from atlasflow.files import REPORTS_ROOT_ENV
 from atlasflow.flows.common import NOTIFIER_ENV
 from atlasflow.formats.confluence_tables import read_table
 from atlasflow.sandbox.app import Sandbox
@@ -96,6 +97,7 @@ def run_demo(output_dir: Path, mode: str = "cloud", auth: SandboxAuth | None = N
         print(f"sandbox ({mode}, signing in with {_AUTH_NAMES[mode, kind]}) on {sb.url}", flush=True)
         save_sandbox_blocks(sb, auth=kind)
         os.environ[NOTIFIER_ENV] = f"mattermost-webhook/{MATTERMOST_BLOCK}"
+        os.environ[REPORTS_ROOT_ENV] = str(output_dir.resolve())  # the demo's files stay in its own folder
         export = jira_export(
             root_tickets=["DEMO-1"],
             fields=["Story Points", "Team"],

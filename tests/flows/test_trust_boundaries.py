@@ -6,12 +6,15 @@ import base64
 import logging
 from pathlib import Path
 
+import openpyxl
 import pytest
 from prefect.client.orchestration import get_client
 
 from atlasflow.blocks import JiraCredentials
+from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.confluence import TEAM_ROSTER_ID
 from atlasflow.sandbox.core import ALL_PERMISSIONS, Account, Faults
 
 ECHOED = "tokFLOWECHO58e2RECOGNISABLE"
@@ -37,3 +40,41 @@ def test_an_echoed_token_reaches_no_state_log_or_chat_post(
     basic = base64.b64encode(f"echo@example.com:{ECHOED}".encode()).decode()
     for spelling in (ECHOED, basic, basic.rstrip("=")):
         assert spelling not in seen
+
+
+def test_path_parameters_outside_the_reports_folder_are_refused_before_any_request(
+    site: Sandbox, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent.parent.parent  # above pytest's base temporary folder, the session's reports folder
+    cases = [
+        ({"output_dir": str(outside)}, "is not inside the reports folder"),
+        ({"output_dir": str(tmp_path / ".." / ".." / ".." / "x")}, "is not inside the reports folder"),
+        ({"output_dir": str(tmp_path), "compare_to": "/etc/passwd"}, "compare_to: no file '/etc/passwd'"),
+        ({"output_dir": str(tmp_path), "compare_to": "/etc/none"}, "compare_to: no file '/etc/none'"),
+    ]
+    messages = []
+    for kwargs, said in cases:
+        state = jira_export(root_tickets=["DEMO-1"], return_state=True, **kwargs)
+        assert state.is_failed() and said in (state.message or ""), state.message
+        messages.append((state.message or "").replace(str(kwargs.get("compare_to")), "<path>"))
+    assert messages[2] == messages[3], "an existing and a missing file must be refused alike"
+    csv_outside = tmp_path.parent.parent.parent / f"atlasflow-outside-{tmp_path.name}.csv"
+    state = confluence_table_sync(
+        page_id=TEAM_ROSTER_ID, table=0, key_column="Key", source=str(csv_outside), return_state=True
+    )
+    assert state.is_failed() and "source: no file" in (state.message or "")
+    assert site.state.log.matching("/rest/") == [] and site.state.log.matching("/wiki/") == []
+
+
+def test_a_formula_in_an_xlsx_source_blanks_no_page_cell(cloud_site: Sandbox, tmp_path: Path) -> None:
+    source = tmp_path / "roster.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["Key", "Role"])
+    book.active.append(["ALI", "=VLOOKUP(A2,Other!A:B,2,FALSE)"])
+    book.save(source)
+    before = cloud_site.confluence.page(TEAM_ROSTER_ID).body
+    state = confluence_table_sync(
+        page_id=TEAM_ROSTER_ID, table=0, key_column="Key", source=str(source), return_state=True
+    )
+    assert state.is_failed() and "roster.xlsx, sheet 'Sheet': cell(s) B2 is a formula" in (state.message or "")
+    assert cloud_site.confluence.page(TEAM_ROSTER_ID).body == before

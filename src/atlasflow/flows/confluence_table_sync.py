@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import math
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
+from atlasflow.files import input_file
 from atlasflow.flows.common import PageId, job_hooks, opaque, page_key, remote_task, table_ref
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
-
-
-def load_rows(source: str, sheet: str | None = None) -> list[dict[str, Any]]:
-    """Rows of an .xlsx (first sheet unless ``sheet``) or .csv file, with cells as plain values."""
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"source file not found: {source}")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame = pd.read_csv(path, dtype=object, keep_default_na=False)
-    elif suffix in (".xlsx", ".xlsm"):
-        frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
-    else:
-        raise ValueError(f"source must be .xlsx or .csv, not {suffix or 'a file without extension'}: {source}")
-    return [{str(k): _plain(v) for k, v in record.items()} for record in frame.to_dict(orient="records")]
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
+from atlasflow.formats.sources import FormulaMode, read_rows
 
 
 @remote_task(timeout_seconds=600)
@@ -84,6 +57,8 @@ def confluence_table_sync(
     dry_run: bool = False,
     confluence_block: str = "confluence",
     sheet: str | None = None,
+    encoding: str | None = None,
+    formulas: FormulaMode = "refuse",
 ) -> dict[str, Any]:
     """Upsert rows into a table on a Confluence page by a key column.
 
@@ -92,12 +67,16 @@ def confluence_table_sync(
         table: Which table: its index on the page (0 = first) or the heading/text just above it.
         key_column: Header of the column whose values identify rows.
         rows: The rows to upsert, as ``{column: value}``.
-        source: Or an .xlsx/.csv file to read them from (e.g. a Jira export workbook).
+        source: Or an .xlsx/.csv file inside the reports folder (:mod:`atlasflow.files`) to read them from
+            (e.g. a Jira export workbook).
         columns: Only write these columns (default: every input column the table has).
         delete_missing: Delete table rows whose key is not in the input.
         dry_run: Compute and show the diff, write nothing.
         confluence_block: Name of a saved ``ConfluenceCredentials`` block.
         sheet: With an .xlsx source, the sheet to read (default: the first).
+        encoding: With a .csv source, its text encoding (default UTF-8; e.g. ``cp1252``).
+        formulas: With an .xlsx source, formula cells are ``"refuse"``-d (naming the cells) or their
+            ``"cached"`` values (saved by Excel) are used.
 
     Returns:
         Counts of added, updated and deleted rows, whether a version was written, the page version.
@@ -106,7 +85,10 @@ def confluence_table_sync(
     if (rows is None) == (source is None):
         raise ValueError("give exactly one of rows or source")
     page_id = page_key(page_id)
-    data = rows if rows is not None else load_rows(str(source), sheet)
+    if rows is not None:
+        data = rows
+    else:
+        data = read_rows(input_file(str(source), "source"), sheet=sheet, encoding=encoding, formulas=formulas)
     table = table_ref(table)
     client = confluence_client(confluence_block)
     try:

@@ -17,6 +17,7 @@ from prefect.cache_policies import NONE
 
 from atlasflow.blocks import jira_client
 from atlasflow.export.tree import Node, TreeWalker
+from atlasflow.files import input_file, output_directory
 from atlasflow.flows.common import job_hooks, opaque, remote_task
 from atlasflow.flows.snapshots import SnapshotStore, build_snapshot, scope_id
 from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
@@ -76,9 +77,7 @@ def compare(
             return snapshot, None, "first export of this scope: nothing to compare with"
         old = previous
     else:
-        if not Path(compare_to).is_file():
-            raise FileNotFoundError(f"compare_to: no workbook at {compare_to}")
-        old = build_snapshot(read_export_rows(Path(compare_to)), extra_columns)
+        old = build_snapshot(read_export_rows(input_file(compare_to, "compare_to")), extra_columns)
     return snapshot, diff_snapshots(old, snapshot), None
 
 
@@ -149,10 +148,11 @@ def jira_export(
         fields: Extra columns: field ids or display names (custom fields by name work).
         max_depth: Levels below the roots to follow; ``None`` = all.
         include_links: Follow issue links as well as the hierarchy.
-        output_dir: Where the workbook goes.
+        output_dir: Where the workbook goes: a folder inside the reports folder (:mod:`atlasflow.files`).
         jira_block: Name of a saved ``JiraCredentials`` block.
         compare_to: What the "Changes" sheet compares with: ``"previous"`` (the last export of the same
-            scope), the path of an earlier export workbook, or ``None`` for no "Changes" sheet.
+            scope), the path of an earlier export workbook inside the reports folder, or ``None`` for no
+            "Changes" sheet.
         snapshot_block: A Prefect filesystem block (``slug/name``) to keep snapshots in, so that runs on
             other machines see them; default: ``.atlasflow-snapshots`` in ``output_dir``.
 
@@ -164,11 +164,14 @@ def jira_export(
     query, slug = _scope(root_tickets, project_key, jql)
     if max_depth is not None and max_depth < 0:
         raise ValueError("max_depth must be >= 0 or None")
+    directory = output_directory(output_dir)
+    if compare_to is not None and compare_to.lower() not in ("previous", "none"):
+        input_file(compare_to, "compare_to")  # refused before any Jira request
     client = jira_client(jira_block)
     try:
         extra = client.resolve_fields(fields or [])
         columns = list(extra)
-        store = SnapshotStore.for_export(output_dir, snapshot_block)
+        store = SnapshotStore.for_export(str(directory), snapshot_block)
         scope = scope_id(
             {"site": client.api.base_url, "query": query, "fields": columns, "depth": max_depth, "links": include_links}
         )
@@ -184,7 +187,7 @@ def jira_export(
                 opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
             )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        path = Path(output_dir).resolve() / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
+        path = directory / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
         browse = client.api.base_url + "/browse/"
         links = write_workbook(opaque(rows), path, columns, query, browse, opaque(changes), note)
