@@ -14,7 +14,7 @@ from typing import Any, Literal, cast, get_args
 from prefect.blocks.notifications import MattermostWebhook
 from pydantic import SecretStr
 
-from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
+from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
 from atlasflow.files import REPORTS_ROOT_ENV
 from atlasflow.flows.common import NOTIFIER_ENV
 from atlasflow.formats.confluence_tables import read_table
@@ -61,7 +61,8 @@ def sandbox_credentials(sb: Sandbox, auth: SandboxAuth) -> dict[str, Any]:
 
 
 def save_sandbox_blocks(sb: Sandbox, prefix: str = "sandbox-", auth: SandboxAuth | None = None) -> None:
-    """Blocks ``{prefix}jira``, ``{prefix}confluence`` and ``{prefix}mattermost`` pointing at the sandbox.
+    """Blocks ``{prefix}jira``, ``{prefix}confluence``, ``{prefix}mattermost`` (webhook) and
+    ``{prefix}mattermost-bot`` (the bot, team ``acme``) pointing at the sandbox.
 
     Args:
         sb: The running sandbox.
@@ -75,6 +76,9 @@ def save_sandbox_blocks(sb: Sandbox, prefix: str = "sandbox-", auth: SandboxAuth
     MattermostWebhook(
         hostname="127.0.0.1", port=port, token=SecretStr(sb.mattermost.hook_token), secure=False, botname="atlasflow"
     ).save(f"{prefix}mattermost", overwrite=True)
+    MattermostBot(url=sb.url, token=SecretStr(sb.mattermost.bot_token), team="acme", timeout_seconds=10).save(
+        f"{prefix}mattermost-bot", overwrite=True
+    )
 
 
 _AUTH_NAMES = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +18,13 @@ from prefect.cache_policies import NONE
 
 from atlasflow.blocks import jira_client
 from atlasflow.export.tree import Node, TreeWalker
-from atlasflow.files import input_file, output_directory
-from atlasflow.flows.common import job_hooks, opaque, remote_task
+from atlasflow.files import input_file, output_directory, reports_root
+from atlasflow.flows.common import PageId, job_hooks, opaque, page_key, remote_task
+from atlasflow.flows.delivery import DeliveryReport, Destinations, Parcel, deliver
 from atlasflow.flows.snapshots import SnapshotStore, build_snapshot, scope_id
 from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
 from atlasflow.formats.excel import read_export_rows, write_export_workbook
+from atlasflow.formats.messages import inert
 from atlasflow.formats.records import ExportRow
 
 
@@ -32,11 +35,16 @@ def _scope(root_tickets: list[str] | None, project_key: str | None, jql: str | N
         raise ValueError("give exactly one of root_tickets, project_key or jql")
     if root_tickets:
         keys = [k.strip().upper() for k in root_tickets]
-        return f"roots {', '.join(keys)}", "roots-" + "-".join(keys[:3]) + ("-etc" if len(keys) > 3 else "")
+        more = f"-and-{len(keys) - 3}-more-{_digest(','.join(keys))}" if len(keys) > 3 else ""
+        return f"roots {', '.join(keys)}", "roots-" + "-".join(keys[:3]) + more
     if project_key:
         return f"project = {project_key}", f"project-{project_key}"
     assert jql is not None
-    return jql, "jql-" + hashlib.sha256(jql.encode()).hexdigest()[:8]
+    return jql, "jql-" + _digest(jql)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 @remote_task(timeout_seconds=900)
@@ -133,10 +141,15 @@ def jira_export(
     fields: list[str] | None = None,
     max_depth: int | None = None,
     include_links: bool = False,
-    output_dir: str = "reports",
+    output_dir: str | None = None,
     jira_block: str = "jira",
     compare_to: str | None = "previous",
     snapshot_block: str | None = None,
+    attach_to_page: PageId | None = None,
+    confluence_block: str = "confluence",
+    post_to_channel: str | None = None,
+    mattermost_block: str = "mattermost-bot",
+    storage_block: str | None = None,
 ) -> dict[str, Any]:
     """Export every issue of a scope, at every level, to an Excel workbook.
 
@@ -148,26 +161,46 @@ def jira_export(
         fields: Extra columns: field ids or display names (custom fields by name work).
         max_depth: Levels below the roots to follow; ``None`` = all.
         include_links: Follow issue links as well as the hierarchy.
-        output_dir: Where the workbook goes: a folder inside the reports folder (:mod:`atlasflow.files`).
+        output_dir: A folder inside the reports folder (:mod:`atlasflow.files`) to keep the workbook in.
+            Default: the reports folder itself when the workbook is delivered nowhere else; when it is
+            delivered, no local copy is kept unless this is given.
         jira_block: Name of a saved ``JiraCredentials`` block.
         compare_to: What the "Changes" sheet compares with: ``"previous"`` (the last export of the same
             scope), the path of an earlier export workbook inside the reports folder, or ``None`` for no
             "Changes" sheet.
         snapshot_block: A Prefect filesystem block (``slug/name``) to keep snapshots in, so that runs on
-            other machines see them; default: ``.atlasflow-snapshots`` in ``output_dir``.
+            other machines see them; default: ``.atlasflow-snapshots`` in ``output_dir`` (or the reports
+            folder).
+        attach_to_page: A Confluence page id: the workbook becomes its attachment
+            ``jira-export-<scope>.xlsx``, one new version per run.
+        confluence_block: ``ConfluenceCredentials`` block for ``attach_to_page``.
+        post_to_channel: A Mattermost channel, ``team-name/channel-name`` or its id: the workbook is posted
+            there as a file with the scope, counts and changes.
+        mattermost_block: ``MattermostBot`` block for ``post_to_channel``.
+        storage_block: Any Prefect writable filesystem block (``slug/name``: ``local-file-system/…``,
+            ``remote-file-system/…``, ``s3-bucket/…`` …): the workbook is written to ``jira-export-<scope>/``
+            there under its timestamped name.
 
     Returns:
-        ``path`` of the workbook, counts by level and type, what changed, requests made, duration.
+        ``path`` of the workbook kept locally (``None`` when none is), ``delivered`` (a link per
+        destination), counts by level and type, what changed, requests made, duration.
+
+    Raises:
+        DeliveryError: After every destination was tried, naming those that failed and why.
     """
     logger = get_run_logger()
     started = time.monotonic()
     query, slug = _scope(root_tickets, project_key, jql)
     if max_depth is not None and max_depth < 0:
         raise ValueError("max_depth must be >= 0 or None")
-    directory = output_directory(output_dir)
+    page = page_key(attach_to_page) if attach_to_page is not None else None
+    destinations = Destinations(page, confluence_block, post_to_channel, mattermost_block, storage_block)
+    keep_local = output_dir is not None or not destinations
+    directory = output_directory(output_dir) if output_dir is not None else reports_root()
     if compare_to is not None and compare_to.lower() not in ("previous", "none"):
         input_file(compare_to, "compare_to")  # refused before any Jira request
     client = jira_client(jira_block)
+    scratch = tempfile.TemporaryDirectory(prefix="atlasflow-export-")
     try:
         extra = client.resolve_fields(fields or [])
         columns = list(extra)
@@ -187,13 +220,14 @@ def jira_export(
                 opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
             )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        path = directory / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
+        folder = directory if keep_local else Path(scratch.name).resolve()
+        path = folder / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
         browse = client.api.base_url + "/browse/"
         links = write_workbook(opaque(rows), path, columns, query, browse, opaque(changes), note)
         store.save(scope, snapshot)  # only once the workbook is complete
-        result = {
-            "path": str(path),
+        result: dict[str, Any] = {
+            "path": str(path) if keep_local else None,
             "scope": query,
             "issues": len(nodes),
             "changes": describe_changes(changes) if changes else note,
@@ -203,11 +237,26 @@ def jira_export(
             "duration_seconds": round(time.monotonic() - started, 2),
             **links,
         }
+        report = deliver(_parcel(path, slug, result), destinations) if destinations else DeliveryReport()
+        result["delivered"] = report.delivered
     finally:
         client.close()
-    _publish(result)
-    logger.info("wrote %s (%d issues, %d requests)", result["path"], result["issues"], result["requests"])
+        scratch.cleanup()
+    _publish(result, path.name, report.openable or (path.as_uri() if keep_local else None))
+    logger.info("wrote %s (%d issues, %d requests)", path.name, result["issues"], result["requests"])
+    report.raise_for_failures()
     return result
+
+
+def _parcel(path: Path, slug: str, result: dict[str, Any]) -> Parcel:
+    """The workbook as delivered: a stable name per scope on the page, a chat message with the figures."""
+    types = ", ".join(f"{count} {inert(name, 40)}" for name, count in list(result["by_type"].items())[:6])
+    message = (
+        f"**Jira export** of {inert(result['scope'])}: {result['issues']} issues ({types})\n"
+        f"Changes: {inert(result['changes'] or 'not compared')}"
+    )
+    comment = f"{result['issues']} issues; changes: {result['changes'] or 'not compared'}"[:255]
+    return Parcel(path, f"jira-export-{_safe(slug)}.xlsx", f"jira-export-{_safe(slug)}", message, comment)
 
 
 def _type_name(node: Node) -> str:
@@ -218,16 +267,13 @@ def _safe(slug: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", slug)[:80]
 
 
-def _publish(result: dict[str, Any]) -> None:
+def _publish(result: dict[str, Any], name: str, link: str | None) -> None:
+    """The summary table and, when the workbook can be opened somewhere, a link to it."""
     rows = [{"figure": k, "value": str(v)} for k, v in result.items() if k != "path"]
     description = (
         f"Jira export of {result['scope']}: {result['issues']} issues, {result['requests']} requests, "
-        f"changes: {result['changes'] or 'not compared'}, {Path(result['path']).name}"
+        f"changes: {result['changes'] or 'not compared'}, {name}"
     )
     create_table_artifact(rows, key="jira-export-summary", description=description)
-    create_link_artifact(
-        Path(result["path"]).as_uri(),
-        link_text=Path(result["path"]).name,
-        key="jira-export-workbook",
-        description="The exported workbook",
-    )
+    if link:
+        create_link_artifact(link, link_text=name, key="jira-export-workbook", description="The exported workbook")
