@@ -9,6 +9,7 @@ import pytest
 from prefect.artifacts import Artifact
 from prefect.filesystems import LocalFileSystem
 
+from atlasflow.files import reports_root
 from atlasflow.flows.delivery import DeliveryError
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.sandbox.app import Sandbox
@@ -23,10 +24,7 @@ def storage(tmp_path: Path) -> str:
     return "local-file-system/exports"
 
 
-def test_two_runs_one_attachment_two_versions_two_posts_two_files(
-    site: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)  # the default snapshot folder, and where a kept workbook would go
+def test_two_runs_one_attachment_two_versions_two_posts_two_files(site: Sandbox, tmp_path: Path) -> None:
     where = {
         "attach_to_page": int(EXPORT_SUMMARY_ID),  # the CLI sends a number
         "post_to_channel": "acme/reports",
@@ -55,15 +53,12 @@ def test_two_runs_one_attachment_two_versions_two_posts_two_files(
         assert permalink == f"{site.url}/acme/pl/{posts[run].id}"
         assert location == stored[run].as_uri()
         assert result["path"] is None  # no local copy unless output_dir is asked for
-    assert not list((tmp_path / "reports").glob("*.xlsx"))
+    assert not list(reports_root().glob("jira-export-roots-DEMO-1-*.xlsx"))
     artifact = Artifact.get("jira-export-workbook")
     assert artifact is not None and f"({second['delivered'][0]})" in str(artifact.data)
 
 
-def test_a_failed_destination_fails_the_run_after_the_others(
-    cloud_site: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_a_failed_destination_fails_the_run_after_the_others(cloud_site: Sandbox, tmp_path: Path) -> None:
     cloud_site.mattermost.max_file_size = 2000  # the workbook is larger
     state = jira_export(
         root_tickets=["DEMO-1"],
