@@ -97,7 +97,6 @@ class ConfluenceClient:
 
     def __init__(self, api: ApiClient, deployment: Deployment = "datacenter") -> None:
         self.api = api
-        self._attachments_by_post = False  # set once a Data Center site has refused PUT (405)
         self.deployment = deployment
 
     @property
@@ -205,20 +204,14 @@ class ConfluenceClient:
         path = f"/rest/api/content/{page_id}/child/attachment"
         fields = {"comment": comment, "minorEdit": "true"}
         files = {"file": (file_name, content, media_type)}
-        if not self._attachments_by_post:
-            response = self.api.request("PUT", path, files=files, data=fields, headers=NO_XSRF_CHECK, ok=(405,))
-            if response.status_code != 405:
-                return self._attachment(self.api.decode(response)["results"][0])
-            self._attachments_by_post = True
+        if self.deployment == "cloud":
+            response = self.api.request("PUT", path, files=files, data=fields, headers=NO_XSRF_CHECK)
+            return self._attachment(self.api.decode(response)["results"][0])
         existing = self.api.get_json(path, {"filename": file_name})["results"]
-        if existing:
-            target = f"{path}/{existing[0]['id']}/data"
-            body = self.api.decode(
-                self.api.request("POST", target, files=files, data=fields, headers=NO_XSRF_CHECK, idempotent=False)
-            )
-            return self._attachment(body)
-        response = self.api.request("POST", path, files=files, data=fields, headers=NO_XSRF_CHECK, idempotent=False)
-        return self._attachment(self.api.decode(response)["results"][0])
+        target = f"{path}/{existing[0]['id']}/data" if existing else path
+        response = self.api.request("POST", target, files=files, data=fields, headers=NO_XSRF_CHECK, idempotent=False)
+        body = self.api.decode(response)
+        return self._attachment(body if existing else body["results"][0])
 
     def _attachment(self, data: dict[str, Any]) -> Attachment:
         return Attachment(
