@@ -9,9 +9,15 @@ from typing import Any
 import yaml
 from prefect.blocks.core import Block
 from prefect.blocks.notifications import MattermostWebhook
-from pydantic import SecretStr
+from prefect.filesystems import WritableFileSystem
+from prefect.plugins import load_prefect_collections
+from prefect.utilities.dispatch import lookup_type
+from pydantic import SecretStr, ValidationError
 
-from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
+from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
+
+#: A key of a storage block's settings ending in this names the environment variable holding the value.
+ENV_SUFFIX = "_env"
 
 
 class ConfigError(ValueError):
@@ -55,6 +61,53 @@ def _mattermost(conf: dict[str, Any]) -> Block:
     )
 
 
+def _mattermost_bot(conf: dict[str, Any]) -> Block:
+    if "url" not in conf:
+        raise ConfigError("mattermost_bot: 'url' is required")
+    return MattermostBot(
+        url=conf["url"],
+        token=_secret("mattermost_bot", conf),
+        team=conf.get("team"),
+        verify_tls=conf.get("verify_tls", True),
+        timeout_seconds=conf.get("timeout_seconds", 120.0),
+    )
+
+
+def _from_environment(section: str, settings: Any) -> Any:
+    """``settings`` with every ``<field>_env: VAR`` replaced by ``<field>: <value of VAR>`` (at any depth)."""
+    if not isinstance(settings, dict):
+        return settings
+    resolved: dict[str, Any] = {}
+    for key, value in settings.items():
+        if str(key).endswith(ENV_SUFFIX):
+            found = os.environ.get(str(value))
+            if not found:
+                raise ConfigError(f"{section}: environment variable {value} is not set")
+            resolved[str(key).removesuffix(ENV_SUFFIX)] = found
+        else:
+            resolved[str(key)] = _from_environment(section, value)
+    return resolved
+
+
+def _storage(conf: dict[str, Any]) -> Block:
+    """Any Prefect writable filesystem block: ``type`` is its slug, ``settings`` its fields."""
+    slug = conf.get("type")
+    if not slug:
+        raise ConfigError("storage: 'type' is required (local-file-system, remote-file-system, s3-bucket, ...)")
+    load_prefect_collections()  # prefect-aws, prefect-gcp ... register their block types
+    try:
+        cls = lookup_type(Block, str(slug))
+    except KeyError:
+        raise ConfigError(f"storage: unknown block type {slug!r} (is its collection installed?)") from None
+    if not issubclass(cls, WritableFileSystem):
+        raise ConfigError(f"storage: {slug} is not a writable filesystem block type")
+    try:
+        return cls.model_validate(_from_environment("storage", conf.get("settings") or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"storage: {slug}: {problems}") from None
+
+
 def build_blocks(config: dict[str, Any]) -> dict[str, Block]:
     """The blocks a configuration describes, by the name they are saved under."""
     blocks: dict[str, Block] = {}
@@ -65,8 +118,14 @@ def build_blocks(config: dict[str, Any]) -> dict[str, Block]:
         blocks[conf.get("block", "confluence")] = _atlassian("confluence", conf, ConfluenceCredentials)
     if "mattermost" in config:
         blocks[config["mattermost"].get("block", "mattermost")] = _mattermost(config["mattermost"])
+    if "mattermost_bot" in config:
+        blocks[config["mattermost_bot"].get("block", "mattermost-bot")] = _mattermost_bot(config["mattermost_bot"])
+    if "storage" in config:
+        blocks[config["storage"].get("block", "exports")] = _storage(config["storage"])
     if not blocks:
-        raise ConfigError("nothing to configure: expected a 'jira', 'confluence' or 'mattermost' section")
+        raise ConfigError(
+            "nothing to configure: expected a 'jira', 'confluence', 'mattermost', 'mattermost_bot' or 'storage' section"
+        )
     return blocks
 
 
