@@ -35,6 +35,7 @@ from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import (
     DEFAULT_JOB_MAP,
     PRIORITY_QUEUES,
+    REQUESTER_TAG,
     Rejected,
     idempotency_key,
     parse_request,
@@ -45,7 +46,7 @@ from atlasflow.flows.pipeline import NOT_RUNNABLE, pipeline
 from atlasflow.flows.shell_job import shell_job
 from atlasflow.formats.confluence_tables import read_table
 from atlasflow.sandbox.app import Sandbox
-from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID
+from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
 
 # --------------------------------------------------------------------------------------------------
 # Pipeline
@@ -152,7 +153,10 @@ def inbox_deployments() -> Iterator[dict[str, UUID]]:
             parameters={"output_dir": "reports"},
         ).apply(),
         "confluence-table-sync/table-sync": confluence_table_sync.to_deployment(
-            name="table-sync", work_pool_name=POOL, work_queue_name="medium", parameters={"table": 0}
+            name="table-sync",
+            work_pool_name=POOL,
+            work_queue_name="medium",
+            parameters={"page_id": TEAM_ROSTER_ID, "table": 0},
         ).apply(),
     }
     yield ids
@@ -187,7 +191,8 @@ def test_inbox_starts_each_request_once_on_its_priority_queue(
     assert req1.idempotency_key == idempotency_key(site.confluence_url, JOB_INBOX_ID, "REQ-1")
     assert req2.work_queue_name == "medium" and req2.parameters["page_id"] == "557061"
     assert req2.deployment_id == inbox_deployments["confluence-table-sync/table-sync"]
-    assert rows["REQ-1"]["State"] == rows["REQ-2"]["State"] == "Scheduled"
+    assert rows["REQ-1"]["State"] == rows["REQ-2"]["State"] == "Scheduled · requested by Demo Admin"
+    assert f"{REQUESTER_TAG}Demo Admin" in req1.tags
     # Bad rows stay, with the reason, and no run.
     assert rows["REQ-3"]["Run ID"] == "" and rows["REQ-3"]["State"].startswith("Rejected: unknown job 'send_fax'")
     assert rows["REQ-4"]["Run ID"] == "" and rows["REQ-4"]["State"].startswith(
@@ -247,7 +252,7 @@ def test_inbox_marks_a_missing_deployment_and_refreshes_states(
         client.set_flow_run_state(rows["REQ-2"]["Run ID"], Cancelled(), force=True)
     refreshed = run_job_inbox(page_id=JOB_INBOX_ID, job_map=job_map)
     assert refreshed["refreshed"] == 1 and refreshed["started"] == 0
-    assert inbox_rows(dc_site)["REQ-2"]["State"] == "Cancelled"
+    assert inbox_rows(dc_site)["REQ-2"]["State"] == "Cancelled · requested by Demo Admin"
 
 
 @pytest.mark.parametrize(
@@ -269,7 +274,7 @@ def test_bad_requests_are_rejected_with_their_reason(row: dict[str, str], reason
 
 def test_requests_read_loosely() -> None:
     request = parse_request({"Request": "R", "Job": " Jira-Export ", "Parameters": "", "Priority": ""}, DEFAULT_JOB_MAP)
-    assert request.deployment == "jira-export/demo-export" and request.parameters == {}
+    assert request.deployment == "jira-export/demo-export" and request.parameters == {"max_depth": 10}  # the cap
     assert request.queue == "medium"
     assert set(PRIORITY_QUEUES.values()) == set(QUEUES)
 

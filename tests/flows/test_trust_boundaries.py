@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import openpyxl
 import pytest
 from prefect.client.orchestration import get_client
 
 from atlasflow.blocks import JiraCredentials
+from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
+from atlasflow.deployments.setup import POOL, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
+from atlasflow.flows.job_inbox import DEFAULT_JOB_MAP, REQUESTER_TAG, run_job_inbox
+from atlasflow.formats.confluence_tables import merge_rows, read_table
 from atlasflow.sandbox.app import Sandbox
-from atlasflow.sandbox.confluence import TEAM_ROSTER_ID
+from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_inbox_rules import HOSTILE
+
 from atlasflow.sandbox.core import ALL_PERMISSIONS, Account, Faults
 
 ECHOED = "tokFLOWECHO58e2RECOGNISABLE"
@@ -78,3 +90,48 @@ def test_a_formula_in_an_xlsx_source_blanks_no_page_cell(cloud_site: Sandbox, tm
     )
     assert state.is_failed() and "roster.xlsx, sheet 'Sheet': cell(s) B2 is a formula" in (state.message or "")
     assert cloud_site.confluence.page(TEAM_ROSTER_ID).body == before
+
+
+@pytest.fixture(scope="module")
+def inbox_deployments() -> Iterator[None]:
+    """The pool and queues as ``atlasflow setup`` makes them, and the deployments the default job map names."""
+    setup(SetupOptions(pool_limit=3))
+    jira_export.to_deployment(name="demo-export", work_pool_name=POOL, parameters={"output_dir": "reports"}).apply()
+    confluence_table_sync.to_deployment(
+        name="table-sync", work_pool_name=POOL, parameters={"page_id": TEAM_ROSTER_ID, "table": 0}
+    ).apply()
+    yield
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
+
+
+def test_hostile_inbox_rows_start_nothing_and_the_requester_is_recorded(
+    cloud_site: Sandbox, inbox_deployments: None
+) -> None:
+    assert cloud_site.confluence is not None
+    hostile = [
+        {"Request": f"EVIL-{i}", "Job": job, "Parameters": json.dumps(parameters), "Priority": "high"}
+        for i, (job, parameters, _) in enumerate(HOSTILE)
+        if job in DEFAULT_JOB_MAP
+    ]
+    good = {"Request": "REQ-OK", "Job": "jira_export", "Parameters": '{"project_key": "DEMO", "max_depth": 1}'}
+    body = cloud_site.confluence.page(JOB_INBOX_ID).body
+    added = merge_rows(body, 0, "Request", [*hostile, {**good, "Priority": "low"}]).storage
+    cloud_site.confluence.edit_page(JOB_INBOX_ID, added, by="Mallory Editor")
+    later = cloud_site.confluence.page(JOB_INBOX_ID).body.replace("Add a row", "Please add a row")
+    cloud_site.confluence.edit_page(JOB_INBOX_ID, later, by="Colleague")
+
+    result = run_job_inbox(page_id=JOB_INBOX_ID)
+
+    rows = {r["Request"]: r for r in read_table(cloud_site.confluence.page(JOB_INBOX_ID).body, 0).rows}
+    refused = [r for r in hostile if rows[r["Request"]]["State"].startswith("Rejected: ")]
+    assert [r["Request"] for r in refused] == [r["Request"] for r in hostile]
+    assert all(rows[r["Request"]]["Run ID"] == "" for r in hostile)
+    assert result["started"] == 3 and result["rejected"] == len(hostile) + 2  # + REQ-3, REQ-4 of the demo page
+    assert rows["REQ-OK"]["State"] == "Scheduled · requested by Mallory Editor"
+    assert rows["REQ-1"]["State"] == "Scheduled · requested by Demo Admin"
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(rows["REQ-OK"]["Run ID"]))
+    assert f"{REQUESTER_TAG}Mallory Editor" in run.tags
+    assert run.parameters == {"output_dir": "reports", "project_key": "DEMO", "max_depth": 1}
+    print(f"\nhostile inbox requests tried: {len(hostile)}, refused: {len(refused)}, runs started by them: 0")

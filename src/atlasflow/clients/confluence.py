@@ -66,6 +66,16 @@ class Attachment:
     download_url: str
 
 
+@dataclass(frozen=True)
+class PageAtVersion:
+    """One version of a page: its body and its author (Cloud: account id, name empty; DC: username, name)."""
+
+    number: int
+    body: str
+    author: str
+    author_name: str
+
+
 class VersionConflict(AtlassianError):
     """Someone else wrote the page between our read and our write (409)."""
 
@@ -115,6 +125,31 @@ class ConfluenceClient:
         if self.deployment == "cloud":
             return Page.from_v2_json(self.api.get_json(f"/api/v2/pages/{page_id}", {"body-format": "storage"}))
         return Page.from_json(self.api.get_json(f"/rest/api/content/{page_id}", {"expand": EXPAND}))
+
+    def page_version(self, page_id: str, number: int) -> PageAtVersion:
+        """A page's storage body as of version ``number``, with who wrote that version.
+
+        Cloud reads ``GET /api/v2/pages/{id}?version=N`` (the author as an account id); Data Center reads
+        ``GET /rest/api/content/{id}?status=historical&version=N`` (the author's username and name).
+        """
+        if self.deployment == "cloud":
+            params = {"version": number, "body-format": "storage"}
+            data = self.api.get_json(f"/api/v2/pages/{page_id}", params)
+            account = str(data["version"]["authorId"])
+            return PageAtVersion(int(data["version"]["number"]), str(data["body"]["storage"]["value"]), account, "")
+        params = {"status": "historical", "version": number, "expand": "body.storage,version"}
+        data = self.api.get_json(f"/rest/api/content/{page_id}", params)
+        by = data["version"].get("by") or {}
+        author = str(by.get("username") or by.get("userKey") or "")
+        name = str(by.get("displayName") or author)
+        return PageAtVersion(int(data["version"]["number"]), str(data["body"]["storage"]["value"]), author, name)
+
+    def display_names(self, account_ids: list[str]) -> dict[str, str]:
+        """Cloud: display names by account id (``POST /api/v2/users-bulk``); unknown ids are left out."""
+        if not account_ids:
+            return {}
+        body = self.api.post_json("/api/v2/users-bulk", {"accountIds": account_ids}, idempotent=True)
+        return {str(u["accountId"]): str(u.get("displayName") or u.get("publicName") or "") for u in body["results"]}
 
     def find_page(self, space_key: str, title: str) -> Page | None:
         """The page titled ``title`` in the space ``space_key``, if there is one."""

@@ -8,6 +8,12 @@ State is refreshed from the run. A row that cannot be started (unknown job, bad 
 parameters the deployment refuses) keeps no Run ID and gets the reason in State; after the requester fixes
 it, the next inbox run starts it.
 
+The page is a trust boundary: whoever may edit it can ask, but only for what the job's allow-list
+(:mod:`atlasflow.flows.inbox_rules`) lets a request set, within its caps; credentials, file paths, target
+pages and destructive switches come from the deployment unless the operator's job map allows one. At most
+``max_starts`` requests start per inbox run. The requester, the author of the page version in which the row
+first appeared (from the page history), is recorded on the run (tag ``requester:<name>``) and in State.
+
 Exactly once: the flow run is created with the idempotency key ``inbox-<site>-<page id>-<request>``. A
 crash (or a failed page write) between starting a run and writing its id back leaves the row without a Run
 ID; the next inbox run asks for the same key and Prefect returns the run already created instead of a
@@ -21,7 +27,8 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
@@ -32,11 +39,14 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from atlasflow.blocks import ConfluenceCredentials
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.flows.common import PageId, job_hooks, page_key, table_ref, transient_only
 from atlasflow.flows.confluence_table_sync import fetch_page
+from atlasflow.flows.inbox_rules import RequestRefused, requestable
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 
 #: Job type (as written in the Job column) → deployment ``flow-name/deployment-name``. Only what is listed
@@ -59,14 +69,78 @@ WRITTEN = ["Run ID", "State"]
 INBOX_TAG = "atlasflow-inbox"
 
 
+#: Requests one inbox run starts at most; the rest wait for the next run.
+MAX_STARTS = 10
+
+
+REQUESTER_TAG = "requester:"
+
+
 @dataclass(frozen=True)
 class Request:
-    """A valid job request: what to start, with what, where."""
+    """A valid job request: what to start, with what, where (and, once known, who asked)."""
 
     request: str
     deployment: str
     parameters: dict[str, Any]
     queue: str
+    requester: str = ""
+
+
+class RowHistory:
+    """Who added each row: the author of the page version in which the row first appeared.
+
+    Found by bisecting the page's versions (a row, once added, stays until it is removed), each version
+    read once. On Cloud the author is an account id, named through the users API.
+    """
+
+    def __init__(self, client: ConfluenceClient, page_id: str, table: int | str, current_version: int) -> None:
+        self.client = client
+        self.page_id = page_id
+        self.table = table
+        self.current = current_version
+        self._keys: dict[int, frozenset[str]] = {}
+        self._authors: dict[int, tuple[str, str]] = {}
+
+    def _read(self, number: int) -> frozenset[str]:
+        if number not in self._keys:
+            version = self.client.page_version(self.page_id, number)
+            try:
+                keys = frozenset(r.get(KEY, "") for r in read_table(version.body, self.table).rows)
+            except ValueError:  # no such table yet in that version
+                keys = frozenset()
+            self._keys[number] = keys
+            self._authors[number] = (version.author, version.author_name)
+        return self._keys[number]
+
+    def requester(self, request: str) -> str:
+        """The display name of whoever added the row ``request`` (it is on the current version)."""
+        low, high = 1, self.current
+        while low < high:
+            middle = (low + high) // 2
+            if request in self._read(middle):
+                high = middle
+            else:
+                low = middle + 1
+        self._read(low)
+        author, name = self._authors[low]
+        if not name and author:
+            name = self.client.display_names([author]).get(author, "") or author
+            self._authors[low] = (author, name)
+        return name or "unknown"
+
+
+class InboxJob(BaseModel):
+    """A job the inbox may start: its deployment, and parameters the operator lets the page set.
+
+    Attributes:
+        deployment: ``flow-name/deployment-name``.
+        allow: Parameters a request may set beyond the job's allow-list (:mod:`atlasflow.flows.inbox_rules`),
+            e.g. ``["output_dir"]``; still checked by the deployment and the flow.
+    """
+
+    deployment: str
+    allow: list[str] = PydanticField(default_factory=list)
 
 
 class Rejected(ValueError):
@@ -83,15 +157,17 @@ def idempotency_key(site_url: str, page_id: str, request: str) -> str:
     return f"inbox-{site}-{page_id}-{request}"
 
 
-def parse_request(row: dict[str, str], job_map: dict[str, str]) -> Request:
+def parse_request(row: dict[str, str], job_map: Mapping[str, str | InboxJob]) -> Request:
     """Validate one table row.
 
     Raises:
-        Rejected: Unknown job type, parameters that are not a JSON object, unknown priority.
+        Rejected: Unknown job type, parameters that are not a JSON object or not requestable (outside the
+            job's allow-list or its bounds), unknown priority.
     """
     job = row.get("Job", "").strip().lower().replace("-", "_").replace(" ", "_")
-    if job not in job_map:
-        known = ", ".join(sorted(job_map)) or "none"
+    jobs = inbox_jobs(job_map)
+    if job not in jobs:
+        known = ", ".join(sorted(jobs)) or "none"
         raise Rejected(f"unknown job {row.get('Job', '')!r} (known: {known})")
     text = row.get("Parameters", "").strip()
     try:
@@ -103,7 +179,23 @@ def parse_request(row: dict[str, str], job_map: dict[str, str]) -> Request:
     priority = row.get("Priority", "").strip().lower() or DEFAULT_PRIORITY
     if priority not in PRIORITY_QUEUES:
         raise Rejected(f"unknown priority {row.get('Priority', '')!r} (use {', '.join(PRIORITY_QUEUES)})")
-    return Request(row[KEY], job_map[job], parameters, PRIORITY_QUEUES[priority])
+    try:
+        checked = requestable(job, parameters, frozenset(jobs[job].allow))
+    except RequestRefused as exc:
+        raise Rejected(str(exc)) from None
+    return Request(row[KEY], jobs[job].deployment, checked, PRIORITY_QUEUES[priority])
+
+
+def inbox_jobs(job_map: Mapping[str, str | InboxJob] | Mapping[str, Any] | None) -> dict[str, InboxJob]:
+    """The job map with every entry as an :class:`InboxJob` (a plain string is a deployment)."""
+    jobs: dict[str, InboxJob] = {}
+    for name, entry in (job_map if job_map is not None else DEFAULT_JOB_MAP).items():
+        if isinstance(entry, str):
+            entry = InboxJob(deployment=entry)
+        elif isinstance(entry, dict):
+            entry = InboxJob.model_validate(entry)
+        jobs[name.strip().lower()] = entry
+    return jobs
 
 
 @task(
@@ -136,16 +228,27 @@ def start(site_url: str, page_id: str, request: Request) -> tuple[str, str]:
             timeout=0,
             work_queue_name=request.queue,
             idempotency_key=idempotency_key(site_url, page_id, request.request),
-            tags=[INBOX_TAG],
+            tags=[INBOX_TAG, *([f"{REQUESTER_TAG}{request.requester}"] if request.requester else [])],
             as_subflow=False,
         )
     except ObjectNotFound:
         raise Rejected(f"no deployment {request.deployment!r} on this Prefect server") from None
-    return str(flow_run.id), (flow_run.state.name if flow_run.state else None) or "Scheduled"
+    return str(flow_run.id), shown_state(
+        (flow_run.state.name if flow_run.state else None) or "Scheduled", request.requester
+    )
+
+
+def shown_state(state: str, requester: str) -> str:
+    """A row's State: the run's state, and who requested it."""
+    return f"{state} · requested by {requester}" if requester else state
+
+
+def _requester_of(tags: list[str]) -> str:
+    return next((t.removeprefix(REQUESTER_TAG) for t in tags if t.startswith(REQUESTER_TAG)), "")
 
 
 def current_states(run_ids: list[str]) -> dict[str, str]:
-    """State name of each run that exists, by run id (ids that are not UUIDs are ignored)."""
+    """State of each run that exists, with its requester, by run id (ids that are not UUIDs are ignored)."""
     ids = []
     for text in run_ids:
         try:
@@ -156,7 +259,9 @@ def current_states(run_ids: list[str]) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         for at in range(0, len(ids), 200):
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[at : at + 200])))
-            states.update({str(r.id): r.state.name for r in runs if r.state and r.state.name})
+            states.update(
+                {str(r.id): shown_state(r.state.name, _requester_of(r.tags)) for r in runs if r.state and r.state.name}
+            )
     return states
 
 
@@ -170,7 +275,8 @@ def run_job_inbox(
     page_id: PageId,
     table: int | str = 0,
     confluence_block: str = "confluence",
-    job_map: dict[str, str] | None = None,
+    job_map: dict[str, str | InboxJob] | None = None,
+    max_starts: int = MAX_STARTS,
 ) -> dict[str, Any]:
     """Start every new job request of a Confluence inbox table, once, on its priority's queue.
 
@@ -178,7 +284,10 @@ def run_job_inbox(
         page_id: The page holding the inbox table.
         table: The table: its index on the page (0 = first) or the heading above it.
         confluence_block: Name of a saved ``ConfluenceCredentials`` block.
-        job_map: Job type → deployment (``flow-name/deployment-name``); replaces :data:`DEFAULT_JOB_MAP`.
+        job_map: Job type → deployment (``flow-name/deployment-name``), or ``{"deployment": ...,
+            "allow": [parameter, ...]}`` to let the page set parameters beyond the job's allow-list;
+            replaces :data:`DEFAULT_JOB_MAP`.
+        max_starts: Requests started at most by this run; later rows wait for the next run.
 
     Returns:
         Counts: ``started``, ``already_started``, ``rejected`` (reason written into State; ``newly_rejected``
@@ -190,12 +299,14 @@ def run_job_inbox(
             were handled), so the run ends Failed and is noticed.
     """
     logger = get_run_logger()
-    jobs = {k.strip().lower(): v for k, v in (job_map if job_map is not None else DEFAULT_JOB_MAP).items()}
+    jobs = inbox_jobs(job_map)
     page_id = page_key(page_id)
     table = table_ref(table)
     credentials = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block))
     client = credentials.get_client()
-    counts = {"started": 0, "already_started": 0, "rejected": 0, "newly_rejected": 0, "not_started": 0, "refreshed": 0}
+    counts = dict.fromkeys(
+        ("started", "already_started", "rejected", "newly_rejected", "not_started", "refreshed", "waiting"), 0
+    )
     log_rows: list[dict[str, str]] = []
     errors: list[str] = []
     try:
@@ -203,6 +314,7 @@ def run_job_inbox(
         inbox = read_table(page.body, table)
         rows = inbox.rows
         _check_table(rows, inbox.header)
+        history = RowHistory(client, page_id, table, page.version)
         updates: list[dict[str, Any]] = []
         started_ids: dict[str, str] = {}
         for row in rows:
@@ -214,8 +326,15 @@ def run_job_inbox(
                 started_ids[name] = row["Run ID"]
                 counts["already_started"] += 1
                 continue
+            if counts["started"] >= max_starts:
+                counts["waiting"] += 1
+                waiting = f"Waiting: this inbox run started its cap of {max_starts} requests; a later run starts it"
+                if row["State"] != waiting:
+                    updates.append({KEY: name, "State": waiting})
+                continue
             try:
                 request = parse_request(row, jobs)
+                request = replace(request, requester=history.requester(name))
                 run_id, state = start(credentials.url, page_id, request)
             except Rejected as exc:
                 verdict, transient = f"Rejected: {exc}", False

@@ -23,7 +23,7 @@ space home page, so ``ancestors`` holds one entry. Ids are stable (module consta
   Started, Duration, Summary.
 * 557060 ``JOB_INBOX_ID`` "Job inbox": table Request, Job, Parameters, Priority, Run ID, State with REQ-1
   ``jira_export`` ``{"root_tickets": ["DEMO-1"]}`` high; REQ-2 ``confluence_table_sync``
-  ``{"page_id": "557061", "table": 0, "key_column": "Key", "rows": [...]}`` (adds DAN) medium;
+  ``{"table": 0, "key_column": "Key", "rows": [...]}`` (adds DAN to the page its deployment names) medium;
   REQ-3 unknown job ``send_fax`` ``{}`` low; REQ-4
   ``jira_export`` with broken JSON, medium. Run ID and State are empty.
 * 557061 ``TEAM_ROSTER_ID`` "Team roster": table Key, Name, Role, Team with keys ALI, BOB, CAR.
@@ -278,17 +278,29 @@ class ConfluenceSite:
 
     # -- operations behind the routes (each one atomic) -------------------------------------------------
 
-    def view(self, page_id: str, username: str) -> PageSnapshot:
-        """A snapshot of a page the user may view.
+    def view(self, page_id: str, username: str, version: int | None = None) -> PageSnapshot:
+        """A snapshot of a page the user may view: as it is now, or as of an earlier ``version``.
 
         Raises:
-            ContentError: 404 when there is no such page or the user may not view it.
+            ContentError: 404 when there is no such page (or version) or the user may not view it.
         """
         with self._lock:
             page = self._pages.get(page_id)
             if page is None or not page.may_view(username):
                 raise _not_found(page_id)
-            return self._view(page)
+            snapshot = self._view(page)
+            if version is None or version == page.current.number:
+                return snapshot
+            if not 1 <= version <= len(page.versions):
+                raise _not_found(page_id)
+            return PageSnapshot(page.versions[version - 1], snapshot.first, snapshot.space, snapshot.ancestors)
+
+    def authors(self) -> dict[str, tuple[str, str]]:
+        """Everyone who wrote a version of some page: Cloud account id → (username, display name)."""
+        with self._lock:
+            return {
+                _account_id(v.by_username): (v.by_username, v.by) for p in self._pages.values() for v in p.versions
+            }
 
     def check_edit(self, page_id: str, account: Account) -> None:
         """Refuse unless ``account`` may edit the page (attachments need the same right).
@@ -772,7 +784,9 @@ def confluence_routes(site: ConfluenceSite, state: SandboxState) -> list[Route]:
         return endpoint
 
     async def get_content(request: Request) -> Response:
-        view = site.view(request.path_params["id"], state.account(request).username)
+        # ``status=historical&version=N`` reads an earlier version, as on Confluence (v1).
+        version = _non_negative(request, "version", 0) or None
+        view = site.view(request.path_params["id"], state.account(request).username, version)
         return JSONResponse(
             _content_json(mode, base_of(request), view, _expansions(request, "space,history,version"))
         )
@@ -934,8 +948,33 @@ def confluence_v2_routes(site: ConfluenceSite, state: SandboxState) -> list[Rout
 
     async def get_page(request: Request) -> Response:
         body_format = _body_format(request)
-        view = site.view(request.path_params["id"], state.account(request).username)
+        version = _non_negative(request, "version", 0) or None  # a previously published version
+        view = site.view(request.path_params["id"], state.account(request).username, version)
         return JSONResponse(_v2_page_json(base_of(request), view, body_format))
+
+    async def users_bulk(request: Request) -> Response:
+        """``POST /wiki/api/v2/users-bulk``: users by account id (unknown ids are left out)."""
+        payload = await _json_object(request)
+        ids = payload.get("accountIds")
+        if not isinstance(ids, list) or not ids:
+            raise ContentError(400, "accountIds must be a non-empty list")
+        known = site.authors()
+        results = [
+            {
+                "accountId": account_id,
+                "accountType": "atlassian",
+                "accountStatus": "active",
+                "displayName": known[account_id][1],
+                "publicName": known[account_id][1],
+                "isExternalCollaborator": False,
+                "email": "",
+                "timeZone": "Etc/UTC",
+                "profilePicture": {"path": f"/wiki/aa-avatar/{account_id}", "width": 48, "height": 48},
+            }
+            for account_id in dict.fromkeys(str(i) for i in ids)
+            if account_id in known
+        ]
+        return JSONResponse({"results": results, "_links": {"base": base_of(request)}})
 
     async def put_page(request: Request) -> Response:
         page_id = request.path_params["id"]
@@ -966,6 +1005,7 @@ def confluence_v2_routes(site: ConfluenceSite, state: SandboxState) -> list[Rout
         Route(f"{prefix}/pages/{{id}}", refusing(get_page), methods=["GET"]),
         Route(f"{prefix}/pages/{{id}}", refusing(put_page), methods=["PUT"]),
         Route(f"{prefix}/spaces", refusing(list_spaces), methods=["GET"]),
+        Route(f"{prefix}/users-bulk", refusing(users_bulk), methods=["POST"]),
     ]
 
 
@@ -1093,7 +1133,7 @@ _JOB_INBOX = (
             [
                 "REQ-2",
                 "confluence_table_sync",
-                f'{{"page_id": "{TEAM_ROSTER_ID}", "table": 0, "key_column": "Key", '
+                '{"table": 0, "key_column": "Key", '
                 '"rows": [{"Key": "DAN", "Name": "Dan", "Role": "QA", "Team": "Payments"}]}',
                 "medium",
                 "",

