@@ -1,13 +1,163 @@
-"""Jira field values as text people read: one pure module every job renders Jira values with."""
+"""Jira field values as cells people read: the one pure module every job renders Jira values with.
+
+:func:`render` turns any value of ``/rest/api/3`` (Cloud) or ``/rest/api/2`` (Data Center) into a typed
+cell value, by the field's schema as ``/rest/api/x/field`` lists it (``schema.type``, ``schema.items``,
+``schema.system``, ``schema.custom``): text, a number, a date, an aware datetime, a :class:`Link`, or
+``None``. Rich text (Atlassian Document Format on Cloud) becomes readable text; Data Center's wiki markup
+is kept as it is. Jira values are data: nothing here evaluates, links or pings anything they contain.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Attributes naming a Jira object, in the order Jira's UI prefers them.
-NAME_ATTRIBUTES = ("displayName", "name", "value", "key", "emailAddress", "accountId", "id")
-#: Atlassian Document nodes that end a line.
-_BLOCK_NODES = ("paragraph", "heading", "listItem", "codeBlock")
+NAME_ATTRIBUTES = ("displayName", "name", "value", "title", "key", "emailAddress", "accountId", "id")
+
+MAX_CELL_CHARS = 32_767
+"""Excel's limit on a cell, in UTF-16 code units; longer text is cut with a visible note."""
+MAX_URL_CHARS = 2079
+"""Excel ignores hyperlinks with longer URLs."""
+
+#: Jira's default time tracking: 8-hour days, 5-day weeks (what it shows ``3d 4h`` in).
+SECONDS_PER_MINUTE, SECONDS_PER_HOUR = 60, 3600
+SECONDS_PER_DAY, SECONDS_PER_WEEK = 8 * SECONDS_PER_HOUR, 5 * 8 * SECONDS_PER_HOUR
+#: System fields holding seconds of work, shown as durations.
+DURATION_FIELDS = frozenset(
+    {
+        "timeoriginalestimate",
+        "timeestimate",
+        "timespent",
+        "aggregatetimeoriginalestimate",
+        "aggregatetimeestimate",
+        "aggregatetimespent",
+    }
+)
+SPRINT_TYPE = "com.pyxis.greenhopper.jira:gh-sprint"
+_CUSTOM_TYPES = "com.atlassian.jira.plugin.system.customfieldtypes:"
+_GREENHOPPER_NAME = re.compile(
+    r"\bname=(.*?)(?:,(?:startDate|endDate|completeDate|activatedDate|sequence|goal|autoStartStop|synced"
+    r"|incompleteIssuesDestinationId|rapidViewId|state)=|\]$)"
+)
+_GREENHOPPER = re.compile(r"^com\.atlassian\.greenhopper\.service\.sprint\.Sprint@[0-9a-f]+\[")
+
+Cell = str | int | float | bool | date | datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A cell showing ``text`` that opens ``url`` (an http(s) URL Excel accepts)."""
+
+    text: str
+    url: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+CellValue = Cell | Link
+
+
+# --------------------------------------------------------------------------------- entry points
+
+
+def render(value: Any, schema: Mapping[str, Any] | None = None) -> CellValue:
+    """A Jira field value as a typed cell value.
+
+    Args:
+        value: The value as the REST API returns it (``fields[<id>]``).
+        schema: The field's ``schema`` from ``/rest/api/x/field`` (``None`` when unknown: the value's
+            own shape decides).
+
+    Returns:
+        Text (within :data:`MAX_CELL_CHARS`, with a note when cut), a number, a ``date``, an aware
+        ``datetime``, a :class:`Link`, a ``bool`` or ``None`` for an empty value.
+    """
+    if value is None or value == [] or value == "":
+        return None
+    schema = schema or {}
+    kind = str(schema.get("type") or "")
+    custom = str(schema.get("custom") or "")
+    system = str(schema.get("system") or "")
+    if kind == "array" or isinstance(value, list):
+        return _array(value if isinstance(value, list) else [value], schema)
+    if system in DURATION_FIELDS and isinstance(value, int | float) and not isinstance(value, bool):
+        return duration(int(value))
+    special = _BY_SYSTEM.get(system) or _BY_CUSTOM.get(custom) or _BY_TYPE.get(kind)
+    if special is not None:
+        result = special(value)
+        return cap(result) if isinstance(result, str) else result
+    return _plain(value, custom)
+
+
+def text(value: Any, schema: Mapping[str, Any] | None = None) -> str:
+    """A Jira field value as one text (dates ISO, empty as ``""``): for chat lines and page cells."""
+    cell = render(value, schema)
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "yes" if cell else "no"
+    if isinstance(cell, datetime):
+        return cell.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(cell, date):
+        return cell.isoformat()
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell)
+
+
+def cap(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """``text`` within ``limit`` UTF-16 units; when cut, it ends with a note saying how much is missing."""
+    if len(text) * 2 <= limit:  # cheap bound: a character is at most 2 UTF-16 units
+        return text
+    units = len(text.encode("utf-16-le")) // 2
+    if units <= limit:
+        return text
+    note_for = f"… [cut: {units:,} characters in Jira, the first {limit:,} shown]"
+    keep = limit - len(note_for.encode("utf-16-le")) // 2
+    head = text.encode("utf-16-le")[: 2 * keep].decode("utf-16-le", errors="ignore")
+    return head + note_for
+
+
+def duration(seconds: int) -> str:
+    """Seconds of work as Jira shows them: ``1w 2d 3h 30m`` (8-hour days, 5-day weeks); ``0m`` for none."""
+    parts = []
+    rest = max(seconds, 0)
+    for size, unit in ((SECONDS_PER_WEEK, "w"), (SECONDS_PER_DAY, "d"), (SECONDS_PER_HOUR, "h"), (60, "m")):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts) or "0m"
+
+
+def parse_jira_time(value: Any) -> datetime | None:
+    """Jira's ``2026-01-05T10:15:30.000+0000`` as an aware datetime; ``None`` for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    stamp = value
+    if len(stamp) >= 5 and stamp[-5] in "+-" and stamp[-4:].isdigit():
+        stamp = f"{stamp[:-2]}:{stamp[-2:]}"
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_jira_date(value: Any) -> date | None:
+    """Jira's ``2026-03-28`` as a date; ``None`` for anything else."""
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------------- Atlassian Document
 
 
 def is_adf(value: Any) -> bool:
@@ -16,22 +166,359 @@ def is_adf(value: Any) -> bool:
 
 
 def adf_text(node: Any) -> str:
-    """The plain text of an Atlassian Document node: blocks end in a line break, hard breaks are line breaks."""
+    """The readable text of an Atlassian Document (or any of its nodes), without a trailing line break.
+
+    Paragraphs, headings and hard breaks end lines; list items are on their own line with a bullet or
+    their number (nested lists indented); code as its text; mentions, emoji, dates and statuses as
+    their text; links as their text, followed by the URL when it differs; tables as one line per row
+    with cells separated by ``|``; media as a placeholder.
+    """
+    return "\n".join(_blocks(node, "")).strip("\n")
+
+
+def _blocks(node: Any, indent: str) -> list[str]:
+    """The lines of a block node (or of a run of inline nodes)."""
     if not isinstance(node, dict):
-        return ""
-    if node.get("type") == "text":
-        return str(node.get("text", ""))
-    if node.get("type") == "hardBreak":
+        return []
+    kind = node.get("type")
+    content = [c for c in node.get("content") or [] if isinstance(c, dict)]
+    attrs = node.get("attrs") or {}
+    if kind in ("bulletList", "orderedList"):
+        start = int(attrs.get("order") or 1) if kind == "orderedList" else 0
+        lines: list[str] = []
+        for number, item in enumerate(content, start=start):
+            marker = f"{number}. " if kind == "orderedList" else "• "
+            lines += _item(item, indent, marker)
+        return lines
+    if kind in ("taskList", "decisionList"):
+        lines = []
+        for item in content:
+            done = (item.get("attrs") or {}).get("state") in ("DONE", "DECIDED")
+            lines += _item(item, indent, ("☑ " if done else "☐ ") if kind == "taskList" else "◆ ")
+        return lines
+    if kind == "table":
+        return [indent + " | ".join(_cell_text(cell) for cell in row.get("content") or []) for row in content]
+    if kind == "codeBlock":
+        return [indent + line for line in _inline(content).split("\n")]
+    if kind == "blockquote":
+        return ["> " + line for child in content for line in _blocks(child, indent)]
+    if kind == "rule":
+        return [indent + "---"]
+    if kind in ("expand", "nestedExpand"):
+        title = str(attrs.get("title") or "")
+        return ([indent + title] if title else []) + [line for c in content for line in _blocks(c, indent)]
+    if kind in ("mediaSingle", "mediaGroup", "media"):
+        return [indent + _media(node)]
+    if kind in ("paragraph", "heading"):
+        return [indent + line for line in _inline(content).split("\n")]
+    if _is_inline(node):
+        return [indent + line for line in _inline_node(node).split("\n")]
+    if content and all(_is_inline(c) for c in content):  # an unknown container of inline nodes
+        return [indent + line for line in _inline(content).split("\n")]
+    return [line for child in content for line in _blocks(child, indent)]
+
+
+def _item(item: dict[str, Any], indent: str, marker: str) -> list[str]:
+    """A list item: its first line after the marker, the rest indented under it."""
+    lines = [line for child in item.get("content") or [] for line in _blocks(child, indent + "  ")]
+    if item.get("content") and _is_inline(item["content"][0]):  # task items hold inline nodes directly
+        lines = [indent + "  " + line for line in _inline(item["content"]).split("\n")]
+    if not lines:
+        return [indent + marker.rstrip()]
+    return [indent + marker + lines[0].removeprefix(indent + "  "), *lines[1:]]
+
+
+def _cell_text(cell: dict[str, Any]) -> str:
+    return " ".join(line.strip() for child in cell.get("content") or [] for line in _blocks(child, ""))
+
+
+_INLINE = frozenset(
+    {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status", "placeholder", "inlineExtension"}
+)
+
+
+def _is_inline(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("type") in _INLINE
+
+
+def _inline(nodes: Sequence[Any]) -> str:
+    return "".join(_inline_node(n) for n in nodes if isinstance(n, dict))
+
+
+def _inline_node(node: dict[str, Any]) -> str:
+    kind = node.get("type")
+    attrs = node.get("attrs") or {}
+    if kind == "text":
+        value = str(node.get("text", ""))
+        for mark in node.get("marks") or []:
+            href = (mark.get("attrs") or {}).get("href") if isinstance(mark, dict) else None
+            if mark.get("type") == "link" and href and str(href) != value:
+                value = f"{value} ({href})"
+        return value
+    if kind == "hardBreak":
         return "\n"
-    inner = "".join(adf_text(child) for child in node.get("content") or [])
-    return inner + "\n" if node.get("type") in _BLOCK_NODES else inner
+    if kind == "mention":
+        shown = str(attrs.get("text") or "")
+        return shown if shown.startswith("@") or not shown else "@" + shown
+    if kind == "emoji":
+        return str(attrs.get("text") or attrs.get("shortName") or "")
+    if kind in ("inlineCard", "blockCard", "embedCard"):
+        return str(attrs.get("url") or "")
+    if kind == "date":
+        try:
+            return datetime.fromtimestamp(int(str(attrs.get("timestamp"))) / 1000, UTC).date().isoformat()
+        except (TypeError, ValueError, OverflowError):
+            return ""
+    if kind == "status":
+        return str(attrs.get("text") or "")
+    if kind in ("media", "mediaInline"):
+        return _media(node)
+    return _inline(node.get("content") or [])
+
+
+def _media(node: dict[str, Any]) -> str:
+    media = node
+    for child in node.get("content") or []:
+        if isinstance(child, dict) and child.get("type") in ("media", "mediaInline"):
+            media = child
+            break
+    attrs = media.get("attrs") or {}
+    name = attrs.get("alt") or attrs.get("name") or attrs.get("filename")
+    return f"[attachment: {name}]" if name else "[attachment]"
+
+
+# ----------------------------------------------------------------------------------- value kinds
+
+
+def name_of(value: Any) -> str:
+    """The name Jira shows for a value: objects by name (cascading options ``Parent / Child``), text as is."""
+    if isinstance(value, dict):
+        if is_adf(value):
+            return adf_text(value)
+        found = object_name(value)
+        return found if found is not None else _readable_dict(value)
+    if isinstance(value, list):
+        return ", ".join(name_of(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str) and _GREENHOPPER.match(value):
+        return _sprint_name(value)
+    return "" if value is None else str(value)
 
 
 def object_name(value: dict[str, Any]) -> str | None:
     """The name Jira shows for an object value (user, option, version …); cascading options as ``Parent / Child``."""
     for attr in NAME_ATTRIBUTES:
-        if value.get(attr) is not None:
+        if value.get(attr) is not None and not isinstance(value[attr], dict | list):
             child = value.get("child")
             suffix = object_name(child) if isinstance(child, dict) else None
             return str(value[attr]) + (f" / {suffix}" if suffix else "")
     return None
+
+
+def _readable_dict(value: dict[str, Any]) -> str:
+    """An object without a name: its plain entries as ``key: value`` (never a Python repr)."""
+    parts = []
+    for key, item in value.items():
+        if key in ("self", "avatarUrls", "iconUrl") or item in (None, "", [], {}):
+            continue
+        parts.append(f"{key}: {name_of(item)}")
+    return "; ".join(parts)
+
+
+def _plain(value: Any, custom: str) -> CellValue:
+    """A value whose schema says nothing special: rich text as text, objects by name, numbers as numbers."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        if custom == _CUSTOM_TYPES + "url":
+            return url_cell(value)
+        return cap(_sprint_name(value) if _GREENHOPPER.match(value) else value)
+    return cap(name_of(value))
+
+
+def url_cell(value: str) -> CellValue:
+    """A URL field: a :class:`Link` when it is an http(s) URL Excel accepts, else its text."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return cap(value)
+    if parts.scheme.lower() in ("http", "https") and parts.netloc and len(text) <= MAX_URL_CHARS:
+        return Link(text, text)
+    return cap(value)
+
+
+def _array(values: list[Any], schema: Mapping[str, Any]) -> CellValue:
+    items = str(schema.get("items") or "")
+    system = str(schema.get("system") or "")
+    custom = str(schema.get("custom") or "")
+    if system == "issuelinks":
+        return cap(_issue_links(values))
+    if system == "subtasks":
+        return cap(", ".join(str(v.get("key", "")) for v in values if isinstance(v, dict)))
+    if system == "attachment" or items == "attachment":
+        return cap(_attachments(values))
+    if system == "worklog" and values and isinstance(values[0], dict) and "worklogs" in values[0]:
+        return cap(_worklogs(values[0]))
+    if custom == SPRINT_TYPE:
+        return cap(", ".join(_sprint_name(v) if isinstance(v, str) else name_of(v) for v in values))
+    rendered = [name_of(v) for v in values if v is not None]
+    return cap(", ".join(r for r in rendered if r)) or None
+
+
+def _issue_links(links: list[Any]) -> str:
+    """``blocks DEMO-4; is blocked by DEMO-7`` (relation as Jira words it from this issue's side)."""
+    parts = []
+    for link in links:
+        if not isinstance(link, dict):
+            continue
+        kind = link.get("type") or {}
+        for side, word in (("outwardIssue", "outward"), ("inwardIssue", "inward")):
+            other = link.get(side)
+            if isinstance(other, dict):
+                parts.append(f"{kind.get(word) or kind.get('name') or 'linked'} {other.get('key', '')}")
+    return "; ".join(parts)
+
+
+def _attachments(files: list[Any]) -> str:
+    names = [str(f.get("filename") or f.get("name") or "?") for f in files if isinstance(f, dict)]
+    return f"{len(names)}: {', '.join(names)}" if names else ""
+
+
+def _sprint_name(value: str) -> str:
+    """The name in Data Center's ``com.atlassian.greenhopper.service.sprint.Sprint@1a2b[id=1,…,name=…]``."""
+    match = _GREENHOPPER_NAME.search(value)
+    return match.group(1) if match else value
+
+
+def _last_entry(entries: list[Any], noun: str, total: Any, what: Callable[[dict[str, Any]], str]) -> str:
+    """``3 comments; last by Alice on 2026-01-07: Looks good`` (count, and the newest entry)."""
+    real = [e for e in entries if isinstance(e, dict)]
+    count = int(total) if isinstance(total, int) and total >= len(real) else len(real)
+    if not count:
+        return ""
+    words = f"{count} {noun}{'' if count == 1 else 's'}"
+    if not real:
+        return words
+    last = real[-1]
+    author = name_of(last.get("author") or last.get("updateAuthor")) or "someone"
+    when = parse_jira_time(last.get("started") or last.get("created"))
+    on = f" on {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else ""
+    body = what(last)
+    return f"{words}; last by {author}{on}" + (f": {body}" if body else "")
+
+
+def _comments(value: Any) -> CellValue:
+    if isinstance(value, list):
+        value = {"comments": value}
+    if not isinstance(value, dict):
+        return _plain(value, "")
+    return (
+        _last_entry(value.get("comments") or [], "comment", value.get("total"), lambda c: name_of(c.get("body")))
+        or None
+    )
+
+
+def _worklogs(value: Any) -> str:
+    if not isinstance(value, dict):
+        return name_of(value)
+
+    def entry(log: dict[str, Any]) -> str:
+        spent = log.get("timeSpent") or (
+            duration(int(log["timeSpentSeconds"])) if isinstance(log.get("timeSpentSeconds"), int) else ""
+        )
+        note = name_of(log.get("comment")) if log.get("comment") else ""
+        return f"{spent}" + (f" ({note})" if note and spent else note)
+
+    return _last_entry(value.get("worklogs") or [], "worklog", value.get("total"), entry)
+
+
+def _time_tracking(value: Any) -> CellValue:
+    """``Estimated 1w · Remaining 3d 4h · Logged 2d`` from Jira's own strings (seconds as a fallback)."""
+    if not isinstance(value, dict):
+        return _plain(value, "")
+    parts = []
+    for label, name in (("Estimated", "originalEstimate"), ("Remaining", "remainingEstimate"), ("Logged", "timeSpent")):
+        shown = value.get(name)
+        if not shown and isinstance(value.get(name + "Seconds"), int):
+            shown = duration(value[name + "Seconds"])
+        if shown:
+            parts.append(f"{label} {shown}")
+    return " · ".join(parts) or None
+
+
+def _count(attribute: str) -> Callable[[Any], CellValue]:
+    def count(value: Any) -> CellValue:
+        if isinstance(value, dict) and isinstance(value.get(attribute), int):
+            return int(value[attribute])
+        return _plain(value, "")
+
+    return count
+
+
+def _progress(value: Any) -> CellValue:
+    if isinstance(value, dict) and isinstance(value.get("percent"), int | float):
+        return value["percent"]
+    if isinstance(value, dict) and value.get("total"):
+        return round(100 * float(value.get("progress") or 0) / float(value["total"]))
+    return None if isinstance(value, dict) else _plain(value, "")
+
+
+def _datetime(value: Any) -> CellValue:
+    return parse_jira_time(value) or _plain(value, "")
+
+
+def _date(value: Any) -> CellValue:
+    return parse_jira_date(value) or _plain(value, "")
+
+
+def _number(value: Any) -> CellValue:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    try:
+        return float(str(value))
+    except ValueError:
+        return _plain(value, "")
+
+
+def _issue_ref(value: Any) -> CellValue:
+    if isinstance(value, dict) and value.get("key"):
+        return str(value["key"])
+    return _plain(value, "")
+
+
+def _rich(value: Any) -> CellValue:
+    return cap(adf_text(value)) if is_adf(value) else _plain(value, "")
+
+
+_BY_SYSTEM: dict[str, Callable[[Any], CellValue]] = {
+    "comment": _comments,
+    "worklog": lambda v: _worklogs(v) or None,
+    "timetracking": _time_tracking,
+    "votes": _count("votes"),
+    "watches": _count("watchCount"),
+    "progress": _progress,
+    "aggregateprogress": _progress,
+    "parent": _issue_ref,
+    "description": _rich,
+    "environment": _rich,
+}
+_BY_CUSTOM: dict[str, Callable[[Any], CellValue]] = {
+    _CUSTOM_TYPES + "textarea": _rich,
+    _CUSTOM_TYPES + "url": lambda v: url_cell(v) if isinstance(v, str) else _plain(v, ""),
+}
+_BY_TYPE: dict[str, Callable[[Any], CellValue]] = {
+    "datetime": _datetime,
+    "date": _date,
+    "number": _number,
+    "comments-page": _comments,
+    "timetracking": _time_tracking,
+    "votes": _count("votes"),
+    "watches": _count("watchCount"),
+    "progress": _progress,
+}
