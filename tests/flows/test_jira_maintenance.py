@@ -152,14 +152,14 @@ def test_bulk_update_dry_run_changes_nothing(site: Sandbox) -> None:
 
 def test_bulk_update_changes_exactly_the_matched_issues(site: Sandbox) -> None:
     assert site.jira is not None
-    sprint = site.jira.custom_field("Sprint").id
+    customer = site.jira.custom_field("Customer").id
     before = snapshot(site)
     site.state.log.clear()
     targets = ["OPS-6", "OPS-7", "OPS-20"]
 
     result = jira_bulk_update(
         f"key in ({', '.join(targets)})",
-        {"priority": {"name": "Lowest"}, "Sprint": "Sprint 42"},
+        {"priority": {"name": "Lowest"}, "Customer": "Globex Ltd"},
         dry_run=False,
     )
 
@@ -173,7 +173,7 @@ def test_bulk_update_changes_exactly_the_matched_issues(site: Sandbox) -> None:
     assert result["errors"] == {}
     after = snapshot(site)
     for key in targets:
-        assert after[key]["priority"] == "Lowest" and after[key]["custom"][sprint] == "Sprint 42"
+        assert after[key]["priority"] == "Lowest" and after[key]["custom"][customer] == "Globex Ltd"
     assert {k for k in after if after[k] != before[k]} == set(targets)
     puts = site.state.log.matching(method="PUT")
     assert sorted(e.path.rsplit("/", 1)[1] for e in puts) == sorted(targets)
@@ -182,7 +182,7 @@ def test_bulk_update_changes_exactly_the_matched_issues(site: Sandbox) -> None:
     site.state.log.clear()
     again = jira_bulk_update(
         f"key in ({', '.join(targets)})",
-        {"priority": {"name": "Lowest"}, "Sprint": "Sprint 42"},
+        {"priority": {"name": "Lowest"}, "Customer": "Globex Ltd"},
         dry_run=False,
     )
     assert (again["updated"], again["skipped"]) == (0, 3)  # already set: nothing written

@@ -277,35 +277,39 @@ class JiraClient:
             return self._fields
 
     def resolve_fields(self, names_or_ids: Iterable[str]) -> dict[str, str]:
-        """Map each requested field (by id, key or display name, case-insensitive) to its id.
+        """Map each requested field to its id, the way Jira's own UI finds fields.
+
+        Ids (``fixVersions``, ``customfield_10016``) are taken as given; otherwise a field matches by
+        display name (system fields too: "Fix versions", "Due date", "Comment"; case-insensitive, and
+        Data Center's "Fix Version/s" spelling is the same as Cloud's "Fix versions"), then by JQL clause
+        name (``fixVersion``, ``cf[10016]``).
 
         Raises:
-            AtlassianError: Naming every field the site does not know.
+            AtlassianError: Naming every field the site does not know, and every name two or more
+                fields share (with their ids, so the caller can pick one).
         """
-        wanted_fields = list(names_or_ids)
+        wanted_fields = list(dict.fromkeys(names_or_ids))
         if not wanted_fields:
             return {}
-        by_id = {f["id"]: f for f in self.fields()}
-        by_name: dict[str, dict[str, Any]] = {}
-        for f in self.fields():
-            by_name.setdefault(str(f.get("name", "")).casefold(), f)
+        catalogue = self.fields()
         resolved: dict[str, str] = {}
         unknown: list[str] = []
+        ambiguous: list[str] = []
         for wanted in wanted_fields:
-            match = by_id.get(wanted) or by_name.get(wanted.casefold())
-            if match is None:
+            matches = field_matches(catalogue, wanted)
+            if len(matches) == 1:
+                resolved[wanted] = str(matches[0]["id"])
+            elif not matches:
                 unknown.append(wanted)
             else:
-                resolved[wanted] = match["id"]
-        if unknown:
-            known = ", ".join(sorted(str(f.get("name")) for f in self.fields() if f.get("custom")))
-            raise AtlassianError(
-                "Jira",
-                "GET",
-                f"{self.rest}/field",
-                None,
-                f"unknown field(s) {unknown}; custom fields on this site: {known}",
-            )
+                ids = ", ".join(f"{f['id']} ({_field_kind(f)})" for f in matches)
+                ambiguous.append(f"{wanted!r} names {len(matches)} fields: {ids}; ask for one by id")
+        if unknown or ambiguous:
+            problems = list(ambiguous)
+            if unknown:
+                known = ", ".join(sorted(str(f.get("name")) for f in catalogue if f.get("custom")))
+                problems.append(f"unknown field(s) {unknown}; custom fields on this site: {known}")
+            raise AtlassianError("Jira", "GET", f"{self.rest}/field", None, "; ".join(problems))
         return resolved
 
     def field_schema(self, field_id: str) -> dict[str, Any]:
@@ -343,6 +347,38 @@ class JiraClient:
     def myself(self) -> dict[str, Any]:
         result: dict[str, Any] = self.api.get_json(f"{self.rest}/myself")
         return result
+
+
+def field_matches(catalogue: Sequence[dict[str, Any]], wanted: str) -> list[dict[str, Any]]:
+    """The fields of ``catalogue`` that ``wanted`` names: by id or key, else by name, else by clause name.
+
+    Each step that finds anything decides; more than one field means the name is ambiguous.
+    """
+    text = wanted.strip()
+    steps: list[Callable[[dict[str, Any]], bool]] = [
+        lambda f: text in (f.get("id"), f.get("key")),
+        lambda f: text.casefold() in (str(f.get("id")).casefold(), str(f.get("key")).casefold()),
+        lambda f: text.casefold()
+        in (str(f.get("name", "")).casefold(), str(f.get("untranslatedName", "")).casefold()),
+        lambda f: _loose(text) in (_loose(str(f.get("name", ""))), _loose(str(f.get("untranslatedName", "")))),
+        lambda f: text.casefold() in (str(c).casefold() for c in f.get("clauseNames") or []),
+    ]
+    for step in steps:
+        found = list({str(f["id"]): f for f in catalogue if step(f)}.values())
+        if found:
+            return found
+    return []
+
+
+def _loose(name: str) -> str:
+    """A field name with Jira's spelling differences removed: "Fix Version/s" and "Fix versions" agree."""
+    return re.sub(r"[\s_-]+", "", name.casefold().replace("/s", "s"))
+
+
+def _field_kind(field: dict[str, Any]) -> str:
+    schema = field.get("schema") or {}
+    kind = str(schema.get("custom") or schema.get("type") or "field").rsplit(":", 1)[-1]
+    return f"{field.get('name')}, {kind}"
 
 
 def quote_jql(value: str) -> str:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from atlasflow.clients.jira import JiraClient, chunks, quote_jql
 from atlasflow.formats.changes import natural_key
-from atlasflow.formats.jira_values import adf_text, is_adf, object_name
+from atlasflow.formats.jira_values import parse_jira_time, render
 from atlasflow.formats.records import ExportRow
 
 BASE_FIELDS = (
@@ -69,6 +68,7 @@ class TreeWalker:
         if include_links:
             wanted.append("issuelinks")
         self.fields = list(dict.fromkeys(wanted))
+        self.schemas = {fid: client.field_schema(fid) for fid in extra_fields.values()}
 
     def fetch_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         """Issues by key (Jira answers 400 naming any key that does not exist)."""
@@ -175,21 +175,8 @@ class TreeWalker:
         )
 
     def _value(self, field_id: str, raw: Any) -> Any:
-        """A custom or system field value as a plain cell value, typed by the field's schema."""
-        if raw is None:
-            return None
-        if isinstance(raw, list):
-            return [self._value(field_id, v) for v in raw]
-        if isinstance(raw, dict):
-            if is_adf(raw):
-                return adf_text(raw).strip()
-            return object_name(raw) or str(raw)
-        kind = self.client.field_schema(field_id).get("type")
-        if kind == "datetime" and isinstance(raw, str):
-            return parse_jira_time(raw)
-        if kind == "date" and isinstance(raw, str):
-            return date.fromisoformat(raw[:10])
-        return raw
+        """A system or custom field value as a typed cell value, rendered by the field's schema."""
+        return render(raw, self.schemas.get(field_id))
 
 
 def may_have_children(issue: dict[str, Any]) -> bool:
@@ -230,16 +217,6 @@ def links_of(issue: dict[str, Any]) -> list[tuple[str, str]]:
                 (str(link["inwardIssue"]["key"]), str(link_type.get("inward", link_type.get("name"))))
             )
     return result
-
-
-def parse_jira_time(value: Any) -> datetime | None:
-    """Jira's ``2026-01-05T10:15:30.000+0000`` as an aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value
-    if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit():
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _key_list(nodes: Sequence[Node]) -> str:

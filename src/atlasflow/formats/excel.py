@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from atlasflow.formats.changes import ChangeReport, FieldChange, describe_changes
+from atlasflow.formats.jira_values import Link
 from atlasflow.formats.records import ExportRow
 from atlasflow.formats.xlsx_stream import (
     STYLE_DATE,
@@ -137,7 +138,18 @@ def _text(ref: str, value: str | None) -> str:
 
 
 def _datetime(ref: str, value: datetime | None) -> str:
-    return "" if value is None else date_cell(ref, value, STYLE_DATETIME)
+    return "" if value is None else _date(ref, value)
+
+
+def _date(ref: str, value: date) -> str:
+    """A date cell; before 1900, which Excel has no serial numbers for, the date as ISO text."""
+    if isinstance(value, datetime):
+        if excel_datetime(value).year < 1900:
+            return text_cell(ref, excel_datetime(value).strftime("%Y-%m-%d %H:%M"))
+        return date_cell(ref, value, STYLE_DATETIME)
+    if value.year < 1900:
+        return text_cell(ref, value.isoformat())
+    return date_cell(ref, value, STYLE_DATE)
 
 
 def _value(ref: str, value: Any) -> str:
@@ -150,10 +162,10 @@ def _value(ref: str, value: Any) -> str:
         return bool_cell(ref, value)
     if isinstance(value, int | float) and isfinite(value):
         return number_cell(ref, value)
-    if isinstance(value, datetime):
-        return date_cell(ref, value, STYLE_DATETIME)
     if isinstance(value, date):
-        return date_cell(ref, value, STYLE_DATE)
+        return _date(ref, value)
+    if isinstance(value, Link):
+        return _text(ref, value.text)
     if isinstance(value, list | tuple):
         return _text(ref, ", ".join(str(item) for item in value))
     return _text(ref, str(value))
@@ -197,6 +209,15 @@ class _Table:
     def write(self, cells: list[str]) -> None:
         """Write the cells of the row :meth:`new_row` returned."""
         self.sheet.write_row(self.last_row, cells)
+
+    def value(self, ref: str, value: Any) -> str:
+        """A field value; a :class:`Link` as a hyperlink while the sheet may hold more links."""
+        if isinstance(value, Link):
+            if self.links_written < MAX_LINKS_PER_SHEET and self.sheet.add_link(ref, value.url):
+                self.links_written += 1
+                return text_cell(ref, clean_text(value.text), STYLE_LINK)
+            return _text(ref, value.text)
+        return _value(ref, value)
 
     def key(self, ref: str, key: str | None) -> str:
         """An issue key, as a link to the issue while the sheet may hold more links."""
@@ -335,7 +356,7 @@ def _write_row(table: _Table, row: ExportRow, extra_columns: Sequence[str], *, c
         )
     extra = row.extra
     col = len(cells)
-    cells += (_value(letters[col + offset] + number, extra.get(title)) for offset, title in enumerate(extra_columns))
+    cells += (table.value(letters[col + off] + number, extra.get(title)) for off, title in enumerate(extra_columns))
     table.write(cells)
 
 

@@ -15,6 +15,7 @@ formula, and text that looks like one (``=``, ``+``, ``-``, ``@`` first) gets th
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import tempfile
 import zipfile
@@ -51,6 +52,7 @@ _CT_PREFIX = "application/vnd.openxmlformats-officedocument."
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _EMU_PER_PIXEL = 9525
 
+_XHHHH = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 _EPOCH = datetime(1899, 12, 30)
 _EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
 _DAY = timedelta(days=1)
@@ -112,11 +114,20 @@ def escape(text: str) -> str:
     return text
 
 
+def escape_xhhhh(text: str) -> str:
+    """Protect text that looks like ECMA-376's ``_xHHHH_`` character escape (Excel would decode it):
+    its underscore is written as ``_x005F_``, so ``_x0041_`` stays ``_x0041_`` instead of becoming ``A``."""
+    return _XHHHH.sub(r"_x005F\g<0>", text)
+
+
 def text_cell(ref: str, text: str, style: int = 0) -> str:
-    """An inline string cell; whitespace at either end is preserved, formula-like text is quote-prefixed."""
+    """An inline string cell; whitespace at either end is preserved, formula-like text is quote-prefixed,
+    ``_xHHHH_`` shown as written."""
     if text and text[0] in _FORMULA_START:
         style = QUOTED_STYLE.get(style, style)
     attributes = f' s="{style}"' if style else ""
+    if "_x" in text:
+        text = escape_xhhhh(text)
     if text[:1].isspace() or text[-1:].isspace():
         return f'<c r="{ref}"{attributes} t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
     return f'<c r="{ref}"{attributes} t="inlineStr"><is><t>{escape(text)}</t></is></c>'

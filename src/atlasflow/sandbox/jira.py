@@ -48,15 +48,23 @@ from starlette.routing import Route
 
 from atlasflow.sandbox.core import Account, SandboxState, jira_error
 from atlasflow.sandbox.jira_data import (
+    COMPONENTS,
     DATE_RE,
     EPIC_LINK_FIELD,
     EPIC_NAME_FIELD,
     ISSUE_FIELD_IDS,
+    PLATFORM_OPTIONS,
+    REGION_OPTIONS,
+    RESOLUTIONS,
+    SECURITY_LEVELS,
+    SPRINTS,
     TEAM_OPTIONS,
+    VERSIONS,
     FieldDef,
     Issue,
     JiraSite,
     Link,
+    Sprint,
     check_summary,
 )
 from atlasflow.sandbox.jql import JqlError, SearchResult, parse, search
@@ -138,30 +146,43 @@ def _list_param(raw: Any) -> list[str]:
 
 
 def adf_document(text: str | None) -> dict[str, Any] | None:
-    """Plain text as an Atlassian Document: paragraphs split on blank lines, hard breaks on newlines."""
+    """Plain text as an Atlassian Document: paragraphs split on blank lines, hard breaks on newlines,
+    a block whose lines all start with ``* `` as a bullet list."""
     if text is None:
         return None
-    paragraphs = []
+    blocks = []
     for block in text.split("\n\n"):
-        content: list[dict[str, Any]] = []
-        for n, line in enumerate(block.split("\n")):
-            if n:
-                content.append({"type": "hardBreak"})
-            if line:
-                content.append({"type": "text", "text": line})
-        paragraphs.append({"type": "paragraph", "content": content})
-    return {"type": "doc", "version": 1, "content": paragraphs}
+        lines = block.split("\n")
+        if all(line.startswith("* ") for line in lines):
+            items = [{"type": "listItem", "content": [_adf_paragraph([line[2:]])]} for line in lines]
+            blocks.append({"type": "bulletList", "content": items})
+        else:
+            blocks.append(_adf_paragraph(lines))
+    return {"type": "doc", "version": 1, "content": blocks}
+
+
+def _adf_paragraph(lines: list[str]) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for n, line in enumerate(lines):
+        if n:
+            content.append({"type": "hardBreak"})
+        if line:
+            content.append({"type": "text", "text": line})
+    return {"type": "paragraph", "content": content}
 
 
 def adf_text(node: Any) -> str:
     """The plain text of an Atlassian Document (inverse of :func:`adf_document` for its output)."""
     if not isinstance(node, dict):
         return ""
-    if node.get("type") == "text":
+    kind = node.get("type")
+    if kind == "text":
         return str(node.get("text", ""))
-    if node.get("type") == "hardBreak":
+    if kind == "hardBreak":
         return "\n"
-    separator = "\n\n" if node.get("type") == "doc" else ""
+    if kind == "bulletList":
+        return "\n".join("* " + adf_text(item) for item in node.get("content", []))
+    separator = "\n\n" if kind == "doc" else ""
     return separator.join(adf_text(child) for child in node.get("content", []))
 
 
@@ -363,22 +384,165 @@ class _JiraApi:
             return [self._ref_json(sub, ctx) for sub in site.subtasks_of(issue.key)]
         if fid == "issuelinks":
             links = sorted(site.links_of.get(issue.key, ()), key=lambda link: link.id)
-            return [
-                self._link_json(link, issue, ctx) for link in links if self._other_visible(link, issue, ctx)
-            ]
+            return [self._link_json(link, issue, ctx) for link in links if self._other_visible(link, issue, ctx)]
+        if fid in _OTHER_SYSTEM_FIELDS:
+            return self._detail_json(issue, fid, ctx)
         return self._custom_json(issue, site.field_by_id[fid], ctx)
+
+    # ------------------------------------------------------------------ the other system fields
+
+    def _detail_json(self, issue: Issue, fid: str, ctx: _Ctx) -> Any:
+        """Versions, components, time tracking, comments … as Cloud (v2/v3) or Data Center send them."""
+        details = issue.details
+        api = f"{ctx.base}/rest/api/{ctx.api}"
+        if fid in _TIME_FIELDS:
+            return self._time_value(issue, fid)
+        if fid == "creator":
+            return self._user_json(issue.reporter, ctx) if issue.reporter else None
+        if fid == "statusCategory":
+            status = self.site.status(issue)
+            return {
+                "self": f"{api}/statuscategory/{status.category_id}",
+                "id": status.category_id,
+                "key": status.category_key,
+                "colorName": status.color,
+                "name": status.category_name,
+            }
+        if fid == "resolutiondate":
+            return issue.updated if details.get("resolution") else None
+        if fid == "votes":
+            return {"self": f"{api}/issue/{issue.key}/votes", "votes": details.get("votes", 0), "hasVoted": False}
+        if fid == "watches":
+            count = details.get("watches", 0)
+            return {"self": f"{api}/issue/{issue.key}/watchers", "watchCount": count, "isWatching": False}
+        if fid == "comment":
+            comments = [self._comment_json(issue, n, entry, ctx) for n, entry in enumerate(details.get("comment", []))]
+            return {
+                "comments": comments,
+                "self": f"{api}/issue/{issue.id}/comment",
+                "maxResults": len(comments),
+                "total": len(comments),
+                "startAt": 0,
+            }
+        if fid == "worklog":
+            logs = [self._worklog_json(issue, n, entry, ctx) for n, entry in enumerate(details.get("worklog", []))]
+            return {"startAt": 0, "maxResults": 20, "total": len(logs), "worklogs": logs[:20]}
+        if fid == "attachment":
+            return [
+                self._attachment_json(issue, n, entry, ctx) for n, entry in enumerate(details.get("attachment", []))
+            ]
+        return _DETAIL_RENDERERS[fid](details.get(fid), api, ctx.api)
+
+    def _rich(self, text: str | None, ctx: _Ctx) -> Any:
+        return adf_document(text) if ctx.api == "3" else text
+
+    def _comment_json(self, issue: Issue, n: int, entry: tuple[str, str, str], ctx: _Ctx) -> dict[str, Any]:
+        author, body, created = entry
+        cid = str(20000 + issue.id * 10 + n)
+        out = {
+            "self": f"{ctx.base}/rest/api/{ctx.api}/issue/{issue.id}/comment/{cid}",
+            "id": cid,
+            "author": self._user_json(author, ctx),
+            "body": self._rich(body, ctx),
+            "updateAuthor": self._user_json(author, ctx),
+            "created": created,
+            "updated": created,
+        }
+        if self.cloud:
+            out["jsdPublic"] = True
+        return out
+
+    def _worklog_json(self, issue: Issue, n: int, entry: tuple[str, str, int, str], ctx: _Ctx) -> dict[str, Any]:
+        author, started, seconds, comment = entry
+        wid = str(30000 + issue.id * 10 + n)
+        return {
+            "self": f"{ctx.base}/rest/api/{ctx.api}/issue/{issue.id}/worklog/{wid}",
+            "author": self._user_json(author, ctx),
+            "updateAuthor": self._user_json(author, ctx),
+            "comment": self._rich(comment, ctx),
+            "created": started,
+            "updated": started,
+            "started": started,
+            "timeSpent": _duration(seconds),
+            "timeSpentSeconds": seconds,
+            "id": wid,
+            "issueId": str(issue.id),
+        }
+
+    def _attachment_json(
+        self, issue: Issue, n: int, entry: tuple[str, int, str, str, str], ctx: _Ctx
+    ) -> dict[str, Any]:
+        filename, size, mime, author, created = entry
+        aid = str(40000 + issue.id * 10 + n)
+        return {
+            "self": f"{ctx.base}/rest/api/{ctx.api}/attachment/{aid}",
+            "id": aid,
+            "filename": filename,
+            "author": self._user_json(author, ctx),
+            "created": created,
+            "size": size,
+            "mimeType": mime,
+            "content": f"{ctx.base}/secure/attachment/{aid}/{quote(filename)}",
+        }
+
+    def _time_value(self, issue: Issue, fid: str) -> Any:
+        original, remaining, spent = issue.details.get("timetracking") or (None, None, None)
+        if fid == "timetracking":
+            out: dict[str, Any] = {}
+            for name, seconds in (
+                ("originalEstimate", original),
+                ("remainingEstimate", remaining),
+                ("timeSpent", spent),
+            ):
+                if seconds is not None:
+                    out[name] = _duration(seconds)
+                    out[name + "Seconds"] = seconds
+            return out
+        if fid == "timeoriginalestimate":
+            return original
+        if fid == "timeestimate":
+            return remaining
+        if fid in ("timespent", "aggregatetimespent"):
+            return spent
+        if fid == "workratio":
+            return round(100 * spent / original) if original and spent is not None else -1
+        total = (spent or 0) + (remaining or 0)
+        percent = {"percent": round(100 * (spent or 0) / total)} if total else {}
+        return {"progress": spent or 0, "total": total, **percent}
 
     def _custom_json(self, issue: Issue, fdef: FieldDef, ctx: _Ctx) -> Any:
         if fdef.id == EPIC_LINK_FIELD:
             return issue.epic
         value = issue.custom.get(fdef.id)
-        if fdef.kind == "option" and value is not None:
-            option_id = TEAM_OPTIONS[value]
-            return {
-                "self": f"{ctx.base}/rest/api/{ctx.api}/customFieldOption/{option_id}",
-                "value": value,
-                "id": option_id,
-            }
+        if value is None:
+            return None
+        kind = fdef.kind
+        option = f"{ctx.base}/rest/api/{ctx.api}/customFieldOption"
+        if kind == "option":
+            return {"self": f"{option}/{TEAM_OPTIONS[value]}", "value": value, "id": TEAM_OPTIONS[value]}
+        if kind == "multioption":
+            return [{"self": f"{option}/{PLATFORM_OPTIONS[v]}", "value": v, "id": PLATFORM_OPTIONS[v]} for v in value]
+        if kind == "cascading":
+            parent, child = value
+            parent_id, children = REGION_OPTIONS[parent]
+            out: dict[str, Any] = {"self": f"{option}/{parent_id}", "value": parent, "id": parent_id}
+            if child is not None:
+                out["child"] = {"self": f"{option}/{children[child]}", "value": child, "id": children[child]}
+            return out
+        if kind == "sprint":
+            sprints = [next(sp for sp in SPRINTS if sp.id == i) for i in value]
+            return [_sprint_json(sp) if self.cloud else _greenhopper_sprint(sp) for sp in sprints]
+        if kind == "users":
+            return [self._user_json(name, ctx) for name in value]
+        if kind == "user":
+            return self._user_json(value, ctx)
+        if kind == "group":
+            out = {"name": value, "self": f"{ctx.base}/rest/api/{ctx.api}/group?groupname={quote(value)}"}
+            if self.cloud:
+                out["groupId"] = hashlib.sha1(value.encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000"
+            return out
+        if kind == "textarea":
+            return self._rich(value, ctx)
         return value
 
     def _type_json(self, issue: Issue, ctx: _Ctx) -> dict[str, Any]:
@@ -766,7 +930,7 @@ class _JiraApi:
             return ident
         if name == "assignee":
             return self._assignee(value)
-        return self._custom_change(fdef, value)
+        return self._custom_change(fdef, value, api)
 
     def _assignee(self, value: Any) -> str | None:
         ident = (
@@ -783,9 +947,33 @@ class _JiraApi:
             )
         return user.name
 
-    def _custom_change(self, fdef: FieldDef, value: Any) -> Any:
+    def _custom_change(self, fdef: FieldDef, value: Any, api: str) -> Any:
         if value is None:
             return None
+        kind = fdef.kind
+        if kind == "textarea":
+            if api == "3" and not (isinstance(value, dict) and value.get("type") == "doc"):
+                raise ValueError(NOT_ADF)
+            return adf_text(value) if isinstance(value, dict) else str(value)
+        if kind == "sprint":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError("Number value expected as the Sprint id.")
+            return self._neutral(fdef, value)
+        if kind == "multioption":
+            if not isinstance(value, list):
+                raise ValueError("Operation value must be an array of options.")
+            return self._neutral(fdef, [_option_value(v, PLATFORM_OPTIONS) for v in value])
+        if kind == "cascading":
+            parent = _option_value(value, {k: v[0] for k, v in REGION_OPTIONS.items()})
+            child = value.get("child") if isinstance(value, dict) else None
+            children = REGION_OPTIONS.get(str(parent), ("", {}))[1]
+            return self._neutral(fdef, [parent, _option_value(child, children) if child else None])
+        if kind in ("user", "users"):
+            refs = value if isinstance(value, list) else [value]
+            names = [self._user_ref(ref) for ref in refs]
+            return self._neutral(fdef, names if kind == "users" else names[0])
+        if kind == "group":
+            return self._neutral(fdef, value.get("name") if isinstance(value, dict) else value)
         if fdef.kind == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError("Operation value must be a number")
@@ -805,6 +993,17 @@ class _JiraApi:
         if fdef.kind == "date" and not (isinstance(value, str) and DATE_RE.match(value)):
             raise ValueError(f"Error parsing date string: {value}")
         return str(value)
+
+    def _neutral(self, fdef: FieldDef, value: Any) -> Any:
+        return self.site.custom_value(fdef, value)
+
+    def _user_ref(self, ref: Any) -> str:
+        """A user picker value (``{"accountId": …}`` on Cloud, ``{"name": …}`` on Data Center) as a username."""
+        ident = (ref.get("accountId") if self.cloud else ref.get("name")) if isinstance(ref, dict) else None
+        user = self.site.find_user(str(ident)) if ident else None
+        if user is None or (self.cloud and user.account_id != ident):
+            raise ValueError(f"User '{ident}' does not exist.")
+        return user.name
 
     async def create_issue(self, request: Request, api: str) -> Response:
         account = self.state.account(request)
@@ -929,6 +1128,99 @@ def _server_error(message: str) -> Response:
         "stack-trace": f"Please contact your admin passing attached Log's referral number: {referral}",
     }
     return _respond(_json(body), 500)
+
+
+def _option_value(ref: Any, options: dict[str, str]) -> str:
+    """An option as a write sends it (``{"value": …}`` or ``{"id": …}``) as its value."""
+    if isinstance(ref, dict):
+        if ref.get("value") in options:
+            return str(ref["value"])
+        by_id = {v: k for k, v in options.items()}
+        if str(ref.get("id")) in by_id:
+            return by_id[str(ref.get("id"))]
+    raise ValueError(f"Option value '{ref}' is not valid")
+
+
+def _duration(seconds: int) -> str:
+    """Seconds as Jira writes estimates: ``1w 2d 3h 30m`` (8-hour days, 5-day weeks)."""
+    parts, rest = [], seconds
+    for size, unit in ((5 * 8 * 3600, "w"), (8 * 3600, "d"), (3600, "h"), (60, "m")):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts) or "0m"
+
+
+def _sprint_json(sprint: Sprint) -> dict[str, Any]:
+    """A sprint as Cloud's sprint field holds it."""
+    out: dict[str, Any] = {"id": sprint.id, "name": sprint.name, "state": sprint.state, "boardId": sprint.board}
+    out["goal"] = sprint.goal
+    if sprint.start:
+        out["startDate"], out["endDate"] = sprint.start, sprint.end
+    if sprint.state == "closed":
+        out["completeDate"] = sprint.end
+    return out
+
+
+def _greenhopper_sprint(sprint: Sprint) -> str:
+    """A sprint as Data Center's REST API writes it: the ``toString()`` of its Java object."""
+    digest = hashlib.sha1(sprint.name.encode()).hexdigest()[:8]
+    complete = sprint.end if sprint.state == "closed" else "<null>"
+    return (
+        f"com.atlassian.greenhopper.service.sprint.Sprint@{digest}[id={sprint.id},rapidViewId={sprint.board},"
+        f"state={sprint.state.upper()},name={sprint.name},startDate={sprint.start or '<null>'},"
+        f"endDate={sprint.end or '<null>'},completeDate={complete},activatedDate={sprint.start or '<null>'},"
+        f"sequence={sprint.id},goal={sprint.goal},autoStartStop=false,synced=false]"
+    )
+
+
+def _versions_json(names: list[str] | None, api: str, version: str) -> list[dict[str, Any]]:
+    out = []
+    for vid, name, released, release_date in VERSIONS:
+        if name in (names or []):
+            entry: dict[str, Any] = {
+                "self": f"{api}/version/{vid}",
+                "id": vid,
+                "description": "",
+                "name": name,
+                "archived": False,
+                "released": released,
+            }
+            if release_date:
+                entry["releaseDate"] = release_date
+            out.append(entry)
+    return out
+
+
+def _named_json(table: dict[str, tuple[str, str]], resource: str) -> Callable[[Any, str, str], Any]:
+    def render(name: Any, api: str, version: str) -> Any:
+        if name is None:
+            return None
+        ident, description = table[name]
+        return {"self": f"{api}/{resource}/{ident}", "id": ident, "description": description, "name": name}
+
+    return render
+
+
+_DETAIL_RENDERERS: dict[str, Callable[[Any, str, str], Any]] = {
+    "fixVersions": _versions_json,
+    "versions": _versions_json,
+    "components": lambda names, api, v: [
+        {"self": f"{api}/component/{COMPONENTS[n]}", "id": COMPONENTS[n], "name": n} for n in names or []
+    ],
+    "duedate": lambda value, api, v: value,
+    "resolution": _named_json(RESOLUTIONS, "resolution"),
+    "security": _named_json(SECURITY_LEVELS, "securitylevel"),
+    "environment": lambda text, api, v: adf_document(text) if v == "3" else text,
+}
+_TIME_FIELDS = frozenset(
+    {"timetracking", "timeoriginalestimate", "timeestimate", "timespent", "aggregatetimespent", "progress"}
+    | {"workratio"}
+)
+_OTHER_SYSTEM_FIELDS = frozenset(
+    {*_DETAIL_RENDERERS, *_TIME_FIELDS, "creator", "statusCategory", "resolutiondate", "votes", "watches"}
+    | {"comment", "worklog", "attachment"}
+)
 
 
 def _page_token(offset: int, jql: str) -> str:

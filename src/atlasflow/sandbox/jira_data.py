@@ -48,20 +48,33 @@ viewer). Assignees: some unassigned, ``frank`` is inactive; priorities: some ``n
 ``SECRET-4``, ``SECRET-5``): only ``demo@example.com`` may browse it; for ``viewer@example.com`` it
 does not exist.
 
-Custom fields (id by mode; names are the same):
+Custom fields (id by mode; names are the same), with the schemas Jira sends for their types:
 
-=============  ===================  ===================  ==================================
+=============  ===================  ===================  ==========================================
 name           cloud id             datacenter id        value
-=============  ===================  ===================  ==================================
+=============  ===================  ===================  ==========================================
 Story Points   customfield_10016    customfield_10106    number (stories)
 Team           customfield_10001    customfield_10500    option: Platform, Payments, Mobile
-Sprint         customfield_10020    customfield_10104    string such as ``"Sprint 13"``
+Sprint         customfield_10020    customfield_10104    gh-sprint: sprint objects (Cloud), Data
+                                                         Center's ``…greenhopper…Sprint@…[…]`` strings
 Target Date    customfield_10015    customfield_10600    date ``YYYY-MM-DD`` (epics)
+Customer       customfield_10040    customfield_10700    short text
+Release Notes  customfield_10041    customfield_10701    textarea: ADF on v3, wiki markup on v2
+Platforms      customfield_10042    customfield_10702    multi-select options
+Region         customfield_10043    customfield_10703    cascading select (``EMEA / Berlin``)
+Reviewers      customfield_10044    customfield_10704    multi user picker
+QA Owner       customfield_10045    customfield_10705    user picker
+Owning Group   customfield_10046    customfield_10706    group picker
+Spec URL       customfield_10047    customfield_10707    URL
+Go-live        customfield_10048    customfield_10708    date-time
 Epic Link      (none)               customfield_10830    epic key (datacenter only)
 Epic Name      (none)               customfield_10831    string (datacenter epics)
-=============  ===================  ===================  ==================================
+=============  ===================  ===================  ==========================================
 
-(``Sprint`` is a plain text field here; Jira's real sprint field holds sprint objects.)
+System fields are the ones every Jira lists in ``/rest/api/x/field``, named as each deployment names
+them (Cloud "Fix versions", Data Center "Fix Version/s"): versions, components, due date, resolution,
+environment (rich text), security level, time tracking and its seconds fields, votes, watchers,
+comments, worklogs and attachments. Stories of the demo carry them (see :func:`_story_details`).
 """
 
 from __future__ import annotations
@@ -199,6 +212,12 @@ class Issue:
     parent: str | None = None
     epic: str | None = None
     custom: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    """Values of the other system fields by field id, mode-neutral (the routes render them per API):
+    ``fixVersions``/``versions``/``components`` names, ``duedate``, ``resolution`` name,
+    ``environment`` text, ``security`` level name, ``timetracking`` (original, remaining, spent seconds),
+    ``votes`` and ``watches`` counts, ``comment`` [(author, text, created)], ``worklog``
+    [(author, started, seconds, text)], ``attachment`` [(filename, bytes, mime type, author, created)]."""
 
 
 @dataclass
@@ -253,30 +272,86 @@ LINK_TYPES: tuple[LinkType, ...] = (
 TEAM_OPTIONS: dict[str, str] = {"Platform": "10100", "Payments": "10101", "Mobile": "10102"}
 
 _CF_TYPES = "com.atlassian.jira.plugin.system.customfieldtypes"
+SPRINT_TYPE = "com.pyxis.greenhopper.jira:gh-sprint"
+#: Custom fields every mode has: (name, kind, custom type, cloud id, datacenter id).
+_COMMON_CUSTOM: tuple[tuple[str, str, str, str, str], ...] = (
+    ("Story Points", "number", f"{_CF_TYPES}:float", "customfield_10016", "customfield_10106"),
+    ("Team", "option", f"{_CF_TYPES}:select", "customfield_10001", "customfield_10500"),
+    ("Sprint", "sprint", SPRINT_TYPE, "customfield_10020", "customfield_10104"),
+    ("Target Date", "date", f"{_CF_TYPES}:datepicker", "customfield_10015", "customfield_10600"),
+    ("Customer", "string", f"{_CF_TYPES}:textfield", "customfield_10040", "customfield_10700"),
+    ("Release Notes", "textarea", f"{_CF_TYPES}:textarea", "customfield_10041", "customfield_10701"),
+    ("Platforms", "multioption", f"{_CF_TYPES}:multiselect", "customfield_10042", "customfield_10702"),
+    ("Region", "cascading", f"{_CF_TYPES}:cascadingselect", "customfield_10043", "customfield_10703"),
+    ("Reviewers", "users", f"{_CF_TYPES}:multiuserpicker", "customfield_10044", "customfield_10704"),
+    ("QA Owner", "user", f"{_CF_TYPES}:userpicker", "customfield_10045", "customfield_10705"),
+    ("Owning Group", "group", f"{_CF_TYPES}:grouppicker", "customfield_10046", "customfield_10706"),
+    ("Spec URL", "url", f"{_CF_TYPES}:url", "customfield_10047", "customfield_10707"),
+    ("Go-live", "datetime", f"{_CF_TYPES}:datetime", "customfield_10048", "customfield_10708"),
+)
 _CUSTOM_FIELDS: dict[Mode, tuple[tuple[str, str, str, str], ...]] = {
     # (id, name, kind, custom type)
-    "cloud": (
-        ("customfield_10016", "Story Points", "number", f"{_CF_TYPES}:float"),
-        ("customfield_10001", "Team", "option", f"{_CF_TYPES}:select"),
-        ("customfield_10020", "Sprint", "string", f"{_CF_TYPES}:textfield"),
-        ("customfield_10015", "Target Date", "date", f"{_CF_TYPES}:datepicker"),
-    ),
+    "cloud": tuple((cloud, name, kind, ctype) for name, kind, ctype, cloud, _ in _COMMON_CUSTOM),
     "datacenter": (
         ("customfield_10830", "Epic Link", "epiclink", "com.pyxis.greenhopper.jira:gh-epic-link"),
         ("customfield_10831", "Epic Name", "string", "com.pyxis.greenhopper.jira:gh-epic-label"),
-        ("customfield_10106", "Story Points", "number", f"{_CF_TYPES}:float"),
-        ("customfield_10500", "Team", "option", f"{_CF_TYPES}:select"),
-        ("customfield_10104", "Sprint", "string", f"{_CF_TYPES}:textfield"),
-        ("customfield_10600", "Target Date", "date", f"{_CF_TYPES}:datepicker"),
+        *((dc, name, kind, ctype) for name, kind, ctype, _, dc in _COMMON_CUSTOM),
     ),
 }
-_SCHEMA_TYPES = {
-    "number": "number",
-    "option": "option",
-    "string": "string",
-    "date": "date",
-    "epiclink": "any",
+#: ``schema.type`` (and ``schema.items``) Jira sends for each kind of custom field.
+_SCHEMA_TYPES: dict[str, tuple[str, str | None]] = {
+    "number": ("number", None),
+    "option": ("option", None),
+    "string": ("string", None),
+    "textarea": ("string", None),
+    "url": ("string", None),
+    "date": ("date", None),
+    "datetime": ("datetime", None),
+    "epiclink": ("any", None),
+    "sprint": ("array", "json"),
+    "multioption": ("array", "option"),
+    "cascading": ("option-with-child", None),
+    "users": ("array", "user"),
+    "user": ("user", None),
+    "group": ("group", None),
 }
+PLATFORM_OPTIONS: dict[str, str] = {"iOS": "10200", "Android": "10201", "Web": "10202"}
+REGION_OPTIONS: dict[str, tuple[str, dict[str, str]]] = {
+    "EMEA": ("10300", {"Berlin": "10301", "Dublin": "10302"}),
+    "Americas": ("10310", {"Austin": "10311", "São Paulo": "10312"}),
+}
+GROUPS: tuple[str, ...] = ("jira-software-users", "payments-devs", "mobile-devs")
+
+
+@dataclass(frozen=True, slots=True)
+class Sprint:
+    id: int
+    name: str
+    state: str
+    """``closed``, ``active`` or ``future`` (Data Center writes them in capitals)."""
+    board: int
+    goal: str
+    start: str | None
+    end: str | None
+
+
+SPRINTS: tuple[Sprint, ...] = (
+    Sprint(12, "Sprint 12", "closed", 3, "", "2025-12-08T09:00:00.000Z", "2025-12-22T17:00:00.000Z"),
+    Sprint(13, "Sprint 13", "closed", 3, "Checkout, search", "2025-12-22T09:00:00.000Z", "2026-01-05T17:00:00.000Z"),
+    Sprint(14, "Sprint 14", "active", 3, "Ship checkout", "2026-01-05T09:00:00.000Z", "2026-01-19T17:00:00.000Z"),
+    Sprint(15, "Sprint 15", "future", 3, "", None, None),
+)
+VERSIONS: tuple[tuple[str, str, bool, str | None], ...] = (
+    ("10010", "1.0", True, "2025-11-30"),
+    ("10011", "1.1", False, "2026-02-27"),
+    ("10012", "2.0", False, None),
+)
+COMPONENTS: dict[str, str] = {"API": "10020", "Web app": "10021", "Payments": "10022"}
+RESOLUTIONS: dict[str, tuple[str, str]] = {
+    "Done": ("10000", "Work has been completed on this issue."),
+    "Won't Do": ("10001", "This issue won't be actioned."),
+}
+SECURITY_LEVELS: dict[str, tuple[str, str]] = {"Staff only": ("10100", "Visible to employees")}
 
 # (id, name, schema type, extra clause names, orderable, searchable); all are navigable.
 _SYSTEM_FIELDS: tuple[tuple[str, str, str | None, tuple[str, ...], bool, bool], ...] = (
@@ -294,8 +369,44 @@ _SYSTEM_FIELDS: tuple[tuple[str, str, str | None, tuple[str, ...], bool, bool], 
     ("parent", "Parent", None, (), False, True),
     ("subtasks", "Sub-tasks", "array:issuelinks", (), False, True),
     ("issuelinks", "Linked Issues", "array:issuelinks", ("issueLink",), True, True),
+    ("fixVersions", "Fix versions", "array:version", ("fixVersion",), True, True),
+    ("versions", "Affects versions", "array:version", ("affectedVersion",), True, True),
+    ("components", "Components", "array:component", ("component",), True, True),
+    ("duedate", "Due date", "date", ("due",), True, True),
+    ("resolution", "Resolution", "resolution", (), True, True),
+    ("resolutiondate", "Resolved", "datetime", ("resolved",), False, True),
+    ("environment", "Environment", "string", (), True, True),
+    ("security", "Security Level", "securitylevel", ("level",), True, True),
+    ("timetracking", "Time tracking", "timetracking", (), True, False),
+    ("timeoriginalestimate", "Original estimate", "number", ("originalEstimate",), False, True),
+    ("timeestimate", "Remaining Estimate", "number", ("remainingEstimate",), False, True),
+    ("timespent", "Time Spent", "number", ("timeSpent",), False, True),
+    ("aggregatetimespent", "Σ Time Spent", "number", (), False, False),
+    ("progress", "Progress", "progress", (), False, False),
+    ("workratio", "Work Ratio", "number", ("workRatio",), False, True),
+    ("votes", "Votes", "votes", (), False, True),
+    ("watches", "Watchers", "watches", ("watchers",), False, True),
+    ("comment", "Comment", "comments-page", (), True, True),
+    ("worklog", "Log Work", "array:worklog", (), True, False),
+    ("attachment", "Attachment", "array:attachment", (), True, True),
+    ("creator", "Creator", "user", (), False, True),
+    ("statusCategory", "Status Category", "statusCategory", (), False, True),
 )
+#: Where Data Center names a system field differently from Cloud.
+_DC_NAMES = {
+    "fixVersions": "Fix Version/s",
+    "versions": "Affects Version/s",
+    "components": "Component/s",
+    "duedate": "Due Date",
+    "timetracking": "Time Tracking",
+    "timeoriginalestimate": "Original Estimate",
+}
 ISSUE_FIELD_IDS = tuple(f[0] for f in _SYSTEM_FIELDS)
+DETAIL_FIELDS = frozenset(
+    {"fixVersions", "versions", "components", "duedate", "resolution", "environment", "security"}
+    | {"timetracking", "votes", "watches", "comment", "worklog", "attachment"}
+)
+"""System fields kept in :attr:`Issue.details` (the seconds, progress and dates derive from them)."""
 """System fields present on every issue (``parent`` only when set)."""
 
 EPIC_LINK_FIELD = "customfield_10830"
@@ -333,7 +444,7 @@ def _build_fields(mode: Mode) -> tuple[FieldDef, ...]:
     system = [
         FieldDef(
             id=fid,
-            name=name,
+            name=_DC_NAMES.get(fid, name) if mode == "datacenter" else name,
             custom=False,
             kind=fid,
             schema=_system_schema(fid, stype),
@@ -352,12 +463,20 @@ def _build_fields(mode: Mode) -> tuple[FieldDef, ...]:
             name=name,
             custom=True,
             kind=kind,
-            schema={"type": _SCHEMA_TYPES[kind], "custom": ctype, "customId": int(fid.split("_")[1])},
+            schema=_custom_schema(fid, kind, ctype),
             clause_names=(f"cf[{fid.split('_')[1]}]", name),
         )
         for fid, name, kind, ctype in _CUSTOM_FIELDS[mode]
     ]
     return (*system, key_field, *custom)
+
+
+def _custom_schema(fid: str, kind: str, ctype: str) -> dict[str, Any]:
+    stype, items = _SCHEMA_TYPES[kind]
+    schema: dict[str, Any] = {"type": stype}
+    if items:
+        schema["items"] = items
+    return {**schema, "custom": ctype, "customId": int(fid.split("_")[1])}
 
 
 def _system_schema(fid: str, stype: str | None) -> dict[str, Any] | None:
@@ -510,7 +629,9 @@ class JiraSite:
             found = self.find_issue(key)
             if found is None:
                 raise KeyError(key)
-            return dataclasses.replace(found, labels=list(found.labels), custom=dict(found.custom))
+            return dataclasses.replace(
+                found, labels=list(found.labels), custom=dict(found.custom), details=dict(found.details)
+            )
 
     def add_project(self, key: str, name: str, *, browsers: frozenset[str] | None = None) -> Project:
         """Add a project; ``browsers`` restricts who may see it (usernames)."""
@@ -521,9 +642,25 @@ class JiraSite:
             self.generation += 1
             return project
 
-    def add_user(
-        self, name: str, display_name: str, *, email: str | None = None, active: bool = True
-    ) -> User:
+    def add_custom_field(self, name: str, kind: str, custom_type: str) -> FieldDef:
+        """Add a custom field (e.g. a second "Team", as sites that use Advanced Roadmaps have)."""
+        with self.lock:
+            number = 10900 + sum(1 for f in self.fields if f.custom)
+            fid = f"customfield_{number}"
+            fdef = FieldDef(
+                id=fid,
+                name=name,
+                custom=True,
+                kind=kind,
+                schema=_custom_schema(fid, kind, custom_type),
+                clause_names=(f"cf[{number}]", name),
+            )
+            self.fields = (*self.fields, fdef)
+            self.field_by_id[fid] = fdef
+            self.generation += 1
+            return fdef
+
+    def add_user(self, name: str, display_name: str, *, email: str | None = None, active: bool = True) -> User:
         """Add a user; ``name`` is the Data Center username (Cloud gets a derived account id)."""
         with self.lock:
             user = User(
@@ -766,19 +903,56 @@ class JiraSite:
         return user.name
 
     def _apply_custom(self, issue: Issue, name: str, value: Any) -> None:
+        if name in DETAIL_FIELDS:
+            issue.details[name] = value
+            return
         fdef = self.field(name)
         if fdef is None or not fdef.custom or fdef.kind == "epiclink":
             raise ValueError(f"field {name!r} cannot be set this way on this {self.mode} site")
         if value is None:
             issue.custom.pop(fdef.id, None)
             return
-        if fdef.kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        issue.custom[fdef.id] = self.custom_value(fdef, value)
+
+    def custom_value(self, fdef: FieldDef, value: Any) -> Any:
+        """``value`` as stored for custom field ``fdef`` (mode-neutral); ``ValueError`` if Jira would refuse it.
+
+        Sprints are sprint ids; multi-selects option values; cascading selects ``[parent, child]``;
+        user pickers usernames; groups group names; date-times Jira timestamps.
+        """
+        kind = fdef.kind
+        if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"{fdef.name} must be a number")
-        if fdef.kind == "option" and value not in TEAM_OPTIONS:
+        if kind == "option" and value not in TEAM_OPTIONS:
             raise ValueError(f"{value!r} is not an option of {fdef.name}")
-        if fdef.kind == "date" and not (isinstance(value, str) and DATE_RE.match(value)):
+        if kind == "date" and not (isinstance(value, str) and DATE_RE.match(value)):
             raise ValueError(f"{fdef.name} must be a date YYYY-MM-DD")
-        issue.custom[fdef.id] = value if fdef.kind != "string" else str(value)
+        if kind == "sprint":
+            ids = value if isinstance(value, list) else [value]
+            if not all(isinstance(i, int) and any(sp.id == i for sp in SPRINTS) for i in ids):
+                raise ValueError(f"Sprint with id {value!r} does not exist")
+            return list(ids)
+        if kind == "multioption":
+            if not isinstance(value, list) or any(v not in PLATFORM_OPTIONS for v in value):
+                raise ValueError(f"{value!r} are not options of {fdef.name}")
+            return list(value)
+        if kind == "cascading":
+            parent, child = [*value, None][:2] if isinstance(value, list | tuple) else (value, None)
+            if parent not in REGION_OPTIONS or (child is not None and child not in REGION_OPTIONS[parent][1]):
+                raise ValueError(f"{value!r} is not an option of {fdef.name}")
+            return [parent, child]
+        if kind in ("user", "users"):
+            names = value if isinstance(value, list) else [value]
+            users = [self.find_user(str(n)) for n in names]
+            if any(u is None for u in users):
+                raise ValueError(f"unknown user in {value!r}")
+            found = [u.name for u in users if u is not None]
+            return found if kind == "users" else found[0]
+        if kind == "group" and value not in GROUPS:
+            raise ValueError(f"Group '{value}' does not exist.")
+        if kind in ("string", "textarea", "url", "datetime", "group"):
+            return str(value)
+        return value
 
     def _add(self, issue: Issue) -> None:
         self.issues[issue.key] = issue
@@ -1079,7 +1253,10 @@ class _DemoBuilder:
         story.description = self._description(story.summary)
         story.custom[site._custom_id("Story Points")] = (1, 2, 3, 5, 8, 13)[j % 6]
         story.custom[site._custom_id("Team")] = list(TEAM_OPTIONS)[(number + j) % 3]
-        story.custom[site._custom_id("Sprint")] = f"Sprint {12 + (number + j) % 4}"
+        story.custom[site._custom_id("Sprint")] = [
+            sp.id for sp in SPRINTS[(number + j) % 3 : (number + j) % 3 + 1 + j % 2]
+        ]
+        _story_details(site, story, number, j, self.people)
         for k in range(1 + (number + j) % 4):
             default = f"{story.summary[:40]} / step {k + 1}" if not in_first else f"Step {k + 1}"
             self._subtask("DEMO", self._special_or(default) if in_first else default, story)
@@ -1123,6 +1300,42 @@ class _DemoBuilder:
         self._subtask("SECRET", "Summarise liabilities", story)
         self._next("SECRET", "Task", "Board memo draft")
         self._next("SECRET", "Task", "Legal sign-off")
+
+
+def _story_details(site: JiraSite, story: Issue, number: int, j: int, people: list[str]) -> None:
+    """Every other field type on a demo story, deterministic by its epic ``number`` and place ``j``."""
+    n = number + j
+    custom = story.custom
+    custom[site._custom_id("Customer")] = ("ACME Corp", "Globex", "Initech")[n % 3]
+    custom[site._custom_id("Platforms")] = [list(PLATFORM_OPTIONS)[k] for k in range(1 + n % 3)]
+    region = list(REGION_OPTIONS)[n % 2]
+    custom[site._custom_id("Region")] = [region, list(REGION_OPTIONS[region][1])[j % 2] if n % 4 else None]
+    custom[site._custom_id("Reviewers")] = [people[n % 5], people[(n + 2) % 5]]
+    custom[site._custom_id("QA Owner")] = people[(n + 1) % 5]
+    custom[site._custom_id("Owning Group")] = GROUPS[n % 3]
+    custom[site._custom_id("Spec URL")] = f"https://wiki.example.com/spec/{story.key}?v={n}"
+    custom[site._custom_id("Go-live")] = jira_time(_BASE_TIME + timedelta(days=30 + n, hours=n % 8))
+    custom[site._custom_id("Release Notes")] = f"Release note for {story.key}\n\n* faster\n* safer"
+    created = _BASE_TIME + timedelta(days=n % 5)
+    done = story.status == "Done"
+    story.details.update(
+        fixVersions=[VERSIONS[n % 3][1]] if n % 4 else [VERSIONS[0][1], VERSIONS[1][1]],
+        versions=[VERSIONS[0][1]] if j % 3 == 0 else [],
+        components=[list(COMPONENTS)[n % 3]],
+        duedate=f"2026-{1 + n % 12:02d}-{10 + j:02d}",
+        resolution="Done" if done else None,
+        environment="Chrome 131 on macOS 15\nprod cluster eu-1" if j % 2 == 0 else None,
+        security="Staff only" if n % 7 == 3 else None,
+        timetracking=(8 * 3600 * (1 + j), 4 * 3600 * (j % 3), 3600 * (2 + n % 5)),
+        votes=n % 4,
+        watches=1 + n % 3,
+        comment=[
+            (people[n % 5], f"Looks good to me, see {story.key}.", jira_time(created + timedelta(hours=1))),
+            (people[(n + 1) % 5], "Merged 🚀 — thanks!", jira_time(created + timedelta(hours=5))),
+        ][: j % 3],
+        worklog=[(people[n % 5], jira_time(created + timedelta(hours=2)), 3600 * (2 + n % 5), "pairing")],
+        attachment=[("trace.log", 2048, "text/plain", people[n % 5], jira_time(created))] if j % 2 else [],
+    )
 
 
 def iter_tree(site: JiraSite, root: str) -> Iterator[tuple[str, int]]:
