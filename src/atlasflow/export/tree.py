@@ -13,7 +13,7 @@ from typing import Any
 
 from atlasflow.clients.jira import JiraClient, chunks, quote_jql
 from atlasflow.formats.changes import natural_key
-from atlasflow.formats.jira_values import parse_jira_time, render
+from atlasflow.formats.jira_values import parse_jira_time, renderer
 from atlasflow.formats.records import ExportRow
 
 BASE_FIELDS = (
@@ -68,7 +68,7 @@ class TreeWalker:
         if include_links:
             wanted.append("issuelinks")
         self.fields = list(dict.fromkeys(wanted))
-        self.schemas = {fid: client.field_schema(fid) for fid in extra_fields.values()}
+        self.renderers = {fid: renderer(client.field_schema(fid)) for fid in extra_fields.values()}
 
     def fetch_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         """Issues by key (Jira answers 400 naming any key that does not exist)."""
@@ -171,12 +171,8 @@ class TreeWalker:
             root=node.root,
             level=node.level,
             relation=node.relation,
-            extra={title: self._value(fid, fields.get(fid)) for title, fid in self.extra_fields.items()},
+            extra={title: self.renderers[fid](fields.get(fid)) for title, fid in self.extra_fields.items()},
         )
-
-    def _value(self, field_id: str, raw: Any) -> Any:
-        """A system or custom field value as a typed cell value, rendered by the field's schema."""
-        return render(raw, self.schemas.get(field_id))
 
 
 def may_have_children(issue: dict[str, Any]) -> bool:

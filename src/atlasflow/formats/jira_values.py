@@ -78,21 +78,31 @@ def render(value: Any, schema: Mapping[str, Any] | None = None) -> CellValue:
         Text (within :data:`MAX_CELL_CHARS`, with a note when cut), a number, a ``date``, an aware
         ``datetime``, a :class:`Link`, a ``bool`` or ``None`` for an empty value.
     """
-    if value is None or value == [] or value == "":
-        return None
-    schema = schema or {}
+    return renderer(schema)(value)
+
+
+def renderer(schema: Mapping[str, Any] | None) -> Callable[[Any], CellValue]:
+    """The :func:`render` of one field, with its schema looked at once (for rendering many issues)."""
+    schema = dict(schema or {})
     kind = str(schema.get("type") or "")
     custom = str(schema.get("custom") or "")
     system = str(schema.get("system") or "")
-    if kind == "array" or isinstance(value, list):
-        return _array(value if isinstance(value, list) else [value], schema)
-    if system in DURATION_FIELDS and isinstance(value, int | float) and not isinstance(value, bool):
-        return duration(int(value))
     special = _BY_SYSTEM.get(system) or _BY_CUSTOM.get(custom) or _BY_TYPE.get(kind)
-    if special is not None:
-        result = special(value)
-        return cap(result) if isinstance(result, str) else result
-    return _plain(value, custom)
+    seconds = system in DURATION_FIELDS
+
+    def one(value: Any) -> CellValue:
+        if value is None or value == "":
+            return None
+        if kind == "array" or type(value) is list:
+            return _array(value if type(value) is list else [value], schema) if value else None
+        if seconds and type(value) in (int, float):
+            return duration(int(value))
+        if special is not None:
+            result = special(value)
+            return cap(result) if type(result) is str else result
+        return _plain(value, custom)
+
+    return one
 
 
 def text(value: Any, schema: Mapping[str, Any] | None = None) -> str:
@@ -136,14 +146,12 @@ def duration(seconds: int) -> str:
 
 
 def parse_jira_time(value: Any) -> datetime | None:
-    """Jira's ``2026-01-05T10:15:30.000+0000`` as an aware datetime; ``None`` for anything else."""
-    if not isinstance(value, str) or not value:
+    """Jira's ``2026-01-05T10:15:30.000+0000`` as an aware datetime (UTC when it names no offset);
+    ``None`` for anything else."""
+    if type(value) is not str or not value:
         return None
-    stamp = value
-    if len(stamp) >= 5 and stamp[-5] in "+-" and stamp[-4:].isdigit():
-        stamp = f"{stamp[:-2]}:{stamp[-2:]}"
     try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -210,6 +218,9 @@ def _blocks(node: Any, indent: str) -> list[str]:
     if kind in ("mediaSingle", "mediaGroup", "media"):
         return [indent + _media(node)]
     if kind in ("paragraph", "heading"):
+        if all(c.get("type") == "text" and not c.get("marks") for c in content):  # the common case
+            line = "".join(str(c.get("text", "")) for c in content)
+            return [indent + line] if "\n" not in line else [indent + part for part in line.split("\n")]
         return [indent + line for line in _inline(content).split("\n")]
     if _is_inline(node):
         return [indent + line for line in _inline_node(node).split("\n")]
@@ -311,10 +322,11 @@ def name_of(value: Any) -> str:
 def object_name(value: dict[str, Any]) -> str | None:
     """The name Jira shows for an object value (user, option, version …); cascading options as ``Parent / Child``."""
     for attr in NAME_ATTRIBUTES:
-        if value.get(attr) is not None and not isinstance(value[attr], dict | list):
+        found = value.get(attr)
+        if found is not None and type(found) is not dict and type(found) is not list:
             child = value.get("child")
             suffix = object_name(child) if isinstance(child, dict) else None
-            return str(value[attr]) + (f" / {suffix}" if suffix else "")
+            return str(found) + (f" / {suffix}" if suffix else "")
     return None
 
 
@@ -408,9 +420,15 @@ def _last_entry(entries: list[Any], noun: str, total: Any, what: Callable[[dict[
     last = real[-1]
     author = name_of(last.get("author") or last.get("updateAuthor")) or "someone"
     when = parse_jira_time(last.get("started") or last.get("created"))
-    on = f" on {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else ""
+    on = f" on {_minute(when)} UTC" if when else ""
     body = what(last)
     return f"{words}; last by {author}{on}" + (f": {body}" if body else "")
+
+
+def _minute(moment: datetime) -> str:
+    """``2026-01-07 13:02`` in UTC (without strftime, which is slow)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} {utc.hour:02d}:{utc.minute:02d}"
 
 
 def _comments(value: Any) -> CellValue:
