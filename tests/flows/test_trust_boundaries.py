@@ -13,6 +13,7 @@ from uuid import UUID
 import openpyxl
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.states import Running
 
 from atlasflow.blocks import JiraCredentials
 from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
@@ -134,4 +135,11 @@ def test_hostile_inbox_rows_start_nothing_and_the_requester_is_recorded(
         run = client.read_flow_run(UUID(rows["REQ-OK"]["Run ID"]))
     assert f"{REQUESTER_TAG}Mallory Editor" in run.tags
     assert run.parameters == {"output_dir": "reports", "project_key": "DEMO", "max_depth": 1}
+
+    with get_client(sync_client=True) as client:  # a worker picks the run up and it goes on and on
+        client.set_flow_run_state(run.id, Running(), force=True)
+    run_job_inbox(page_id=JOB_INBOX_ID, max_run_minutes=0)
+    row = read_table(cloud_site.confluence.page(JOB_INBOX_ID).body, 0).rows
+    state = next(r["State"] for r in row if r["Request"] == "REQ-OK")
+    assert state in ("Cancelling · requested by Mallory Editor", "Cancelled · requested by Mallory Editor")
     print(f"\nhostile inbox requests tried: {len(hostile)}, refused: {len(refused)}, runs started by them: 0")

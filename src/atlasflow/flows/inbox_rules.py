@@ -118,6 +118,7 @@ _WHY = {
     "page": "the page to write or read comes from the deployment (the service account may reach pages the "
     "requester may not)",
     "switch": "destructive switches come from the deployment",
+    "channel": "the channel to post to comes from the deployment",
 }
 _KIND = {
     "output_dir": "path",
@@ -130,6 +131,8 @@ _KIND = {
     "page_id": "page",
     "report_page_id": "page",
     "confluence_page_id": "page",
+    "attach_to_page": "page",
+    "post_to_channel": "channel",
     "delete_missing": "switch",
     "dry_run": "switch",
 }

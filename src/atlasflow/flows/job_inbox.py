@@ -11,7 +11,8 @@ it, the next inbox run starts it.
 The page is a trust boundary: whoever may edit it can ask, but only for what the job's allow-list
 (:mod:`atlasflow.flows.inbox_rules`) lets a request set, within its caps; credentials, file paths, target
 pages and destructive switches come from the deployment unless the operator's job map allows one. At most
-``max_starts`` requests start per inbox run. The requester, the author of the page version in which the row
+``max_starts`` requests start per inbox run, and a requested run still running after ``max_run_minutes`` is
+cancelled by the next inbox run. The requester, the author of the page version in which the row
 first appeared (from the page history), is recorded on the run (tag ``requester:<name>``) and in State.
 
 Exactly once: the flow run is created with the idempotency key ``inbox-<site>-<page id>-<request>``. A
@@ -29,16 +30,18 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.states import Cancelling
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
@@ -71,6 +74,8 @@ INBOX_TAG = "atlasflow-inbox"
 
 #: Requests one inbox run starts at most; the rest wait for the next run.
 MAX_STARTS = 10
+#: A requested run still running after this many minutes is cancelled by the next inbox run.
+MAX_RUN_MINUTES = 120.0
 
 
 REQUESTER_TAG = "requester:"
@@ -247,8 +252,11 @@ def _requester_of(tags: list[str]) -> str:
     return next((t.removeprefix(REQUESTER_TAG) for t in tags if t.startswith(REQUESTER_TAG)), "")
 
 
-def current_states(run_ids: list[str]) -> dict[str, str]:
-    """State of each run that exists, with its requester, by run id (ids that are not UUIDs are ignored)."""
+def current_states(run_ids: list[str], max_run_minutes: float | None = None) -> dict[str, str]:
+    """State of each run that exists, with its requester, by run id (ids that are not UUIDs are ignored).
+
+    A run still running after ``max_run_minutes`` is cancelled first (the time cap of inbox requests).
+    """
     ids = []
     for text in run_ids:
         try:
@@ -259,10 +267,24 @@ def current_states(run_ids: list[str]) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         for at in range(0, len(ids), 200):
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[at : at + 200])))
+            if max_run_minutes is not None:
+                runs = [_capped(client, r, max_run_minutes) for r in runs]
             states.update(
                 {str(r.id): shown_state(r.state.name, _requester_of(r.tags)) for r in runs if r.state and r.state.name}
             )
     return states
+
+
+def _capped(client: SyncPrefectClient, run: FlowRun, max_run_minutes: float) -> FlowRun:
+    """``run``, cancelled if it has been running longer than the cap."""
+    if not (run.state and run.state.is_running() and run.start_time):
+        return run
+    minutes = (datetime.now(UTC) - run.start_time).total_seconds() / 60
+    if minutes <= max_run_minutes:
+        return run
+    reason = f"ran {minutes:.0f} min, longer than the inbox's cap of {max_run_minutes:g} min"
+    client.set_flow_run_state(run.id, Cancelling(message=reason))
+    return client.read_flow_run(run.id)
 
 
 def started_nothing(result: dict[str, Any]) -> bool:
@@ -277,6 +299,7 @@ def run_job_inbox(
     confluence_block: str = "confluence",
     job_map: dict[str, str | InboxJob] | None = None,
     max_starts: int = MAX_STARTS,
+    max_run_minutes: float | None = MAX_RUN_MINUTES,
 ) -> dict[str, Any]:
     """Start every new job request of a Confluence inbox table, once, on its priority's queue.
 
@@ -288,6 +311,8 @@ def run_job_inbox(
             "allow": [parameter, ...]}`` to let the page set parameters beyond the job's allow-list;
             replaces :data:`DEFAULT_JOB_MAP`.
         max_starts: Requests started at most by this run; later rows wait for the next run.
+        max_run_minutes: A requested run still running this long is cancelled (checked each inbox run);
+            ``None`` = no time cap.
 
     Returns:
         Counts: ``started``, ``already_started``, ``rejected`` (reason written into State; ``newly_rejected``
@@ -372,7 +397,7 @@ def run_job_inbox(
                 updates.append({KEY: name, "State": verdict})
                 counts["newly_rejected"] += 0 if transient else 1
         if started_ids:
-            states = current_states(list(started_ids.values()))
+            states = current_states(list(started_ids.values()), max_run_minutes)
             shown = {r[KEY]: r["State"] for r in rows}
             for name, run_id in started_ids.items():
                 current = states.get(run_id)
