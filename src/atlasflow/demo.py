@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from prefect.blocks.notifications import MattermostWebhook
+from prefect.filesystems import LocalFileSystem
 from pydantic import SecretStr
 
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
@@ -24,6 +25,7 @@ from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_RESULTS_ID
 JIRA_BLOCK = "sandbox-jira"
 CONFLUENCE_BLOCK = "sandbox-confluence"
 MATTERMOST_BLOCK = "sandbox-mattermost"
+BLOCK_PREFIX = "sandbox-"
 DEMO_USER, DEMO_TOKEN, DEMO_SCOPED_TOKEN = "demo@example.com", "sandbox-token", "sandbox-scoped-token"
 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "sandbox-client-id", "sandbox-client-secret"
 
@@ -91,6 +93,12 @@ _AUTH_NAMES = {
 }
 
 
+def _demo_storage(output_dir: Path) -> str:
+    """A local filesystem block standing in for shared storage (S3, SMB ...): ``storage`` in the demo folder."""
+    LocalFileSystem(basepath=str((output_dir / "storage").resolve())).save(f"{BLOCK_PREFIX}exports", overwrite=True)
+    return f"local-file-system/{BLOCK_PREFIX}exports"
+
+
 def run_demo(output_dir: Path, mode: str = "cloud", auth: SandboxAuth | None = None) -> int:
     from atlasflow.flows.confluence_table_sync import confluence_table_sync
     from atlasflow.flows.jira_export import jira_export
@@ -108,6 +116,11 @@ def run_demo(output_dir: Path, mode: str = "cloud", auth: SandboxAuth | None = N
             include_links=True,
             output_dir=str(output_dir),
             jira_block=JIRA_BLOCK,
+            attach_to_page=EXPORT_SUMMARY_ID,
+            confluence_block=CONFLUENCE_BLOCK,
+            post_to_channel="acme/reports",
+            mattermost_block=f"{BLOCK_PREFIX}mattermost-bot",
+            storage_block=_demo_storage(output_dir),
         )
         sync = confluence_table_sync(
             page_id=EXPORT_SUMMARY_ID,
@@ -132,6 +145,8 @@ def run_demo(output_dir: Path, mode: str = "cloud", auth: SandboxAuth | None = N
     print()
     print(f"Workbook:   {export['path']}")
     print(f"            {export['issues']} issues by level {export['by_level']}, {export['requests']} Jira requests")
+    print("Delivered:  " + "\n            ".join(export["delivered"]))
+    print("            (the attachment, the post in acme/reports, the storage copy; sandbox links open while it runs)")
     print(
         f"Confluence: page {EXPORT_SUMMARY_ID} 'Exported tickets': {sync['added']} added, "
         f"{sync['updated']} updated (version {sync['version']})"
@@ -142,7 +157,8 @@ def run_demo(output_dir: Path, mode: str = "cloud", auth: SandboxAuth | None = N
     )
     for row in results.rows:
         print(f"              {row['Job']:<24} {row['State']:<10} {row['Duration']:>8}  {row['Run ID']}")
-    print(f"Mattermost: {len(posts)} post(s) to the sandbox webhook:")
+    print(f"Mattermost: {len(posts)} post(s) to the sandbox (webhook notifications, bot file posts):")
     for post in posts:
-        print("              " + (post.text or "").splitlines()[0][:100])
+        files = f" [+{len(post.file_ids)} file]" if post.file_ids else ""
+        print(f"              {post.source:<8}" + (post.text or "").splitlines()[0][:90] + files)
     return 0
