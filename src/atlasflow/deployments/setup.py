@@ -22,7 +22,7 @@ from prefect.events.schemas.automations import AutomationCore, EventTrigger, Pos
 from prefect.exceptions import ObjectNotFound
 from prefect.workers.process import ProcessWorker
 
-from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
+from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
 from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
 from atlasflow.flows.common import ENDED_EVENT
 
@@ -81,7 +81,7 @@ def setup(options: SetupOptions) -> list[str]:
         done += ensure_queues(client)
         done += ensure_rate_limit(client, options.jira_requests_per_second)
         done += ensure_crash_detection(client, options.crash_after_seconds)
-    for block in (JiraCredentials, ConfluenceCredentials, MattermostWebhook):
+    for block in (JiraCredentials, ConfluenceCredentials, MattermostWebhook, MattermostBot):
         block.register_type_and_schema()
         done.append(f"block type {block.get_block_type_slug()} registered")
     return done
