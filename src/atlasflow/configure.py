@@ -24,27 +24,46 @@ class ConfigError(ValueError):
     """The configuration file is missing something or names an unset environment variable."""
 
 
-def _secret(section: str, conf: dict[str, Any]) -> SecretStr:
-    env = conf.get("token_env")
+def _secret(section: str, conf: dict[str, Any], key: str = "token_env", what: str = "the token") -> SecretStr:
+    env = conf.get(key)
     if not env:
-        raise ConfigError(f"{section}: 'token_env' must name the environment variable holding the token")
+        raise ConfigError(f"{section}: '{key}' must name the environment variable holding {what}")
     value = os.environ.get(str(env))
     if not value:
         raise ConfigError(f"{section}: environment variable {env} is not set")
     return SecretStr(value)
 
 
+def _client_credentials(section: str, conf: dict[str, Any]) -> dict[str, Any]:
+    """``client_id`` (as is, or from ``client_id_env``) and ``client_secret`` (from ``client_secret_env``)."""
+    if not any(conf.get(k) for k in ("client_id", "client_id_env", "client_secret_env")):
+        return {}
+    client_id = conf.get("client_id") or _secret(section, conf, "client_id_env", "the client id").get_secret_value()
+    secret = _secret(section, conf, "client_secret_env", "the client secret")
+    return {"client_id": str(client_id), "client_secret": secret}
+
+
 def _atlassian(section: str, conf: dict[str, Any], cls: type[JiraCredentials | ConfluenceCredentials]) -> Block:
+    """An Atlassian block: e-mail + API token, a PAT (``token_env`` alone), or a service account's client
+    credentials (``client_id``/``client_id_env`` + ``client_secret_env``)."""
     if "url" not in conf:
         raise ConfigError(f"{section}: 'url' is required")
-    return cls(
-        url=conf["url"],
-        username=conf.get("username") or None,
-        token=_secret(section, conf),
-        deployment=conf.get("deployment", "auto"),
-        verify_tls=conf.get("verify_tls", True),
-        timeout_seconds=conf.get("timeout_seconds", 30.0),
-    )
+    client = _client_credentials(section, conf)
+    token = _secret(section, conf) if conf.get("token_env") or not client else None
+    optional = {k: conf[k] for k in ("cloud_id", "gateway_url", "oauth_token_url") if conf.get(k)}
+    try:
+        return cls(
+            url=conf["url"],
+            username=conf.get("username") or None,
+            token=token,
+            deployment=conf.get("deployment", "auto"),
+            verify_tls=conf.get("verify_tls", True),
+            timeout_seconds=conf.get("timeout_seconds", 30.0),
+            **client,
+            **optional,
+        )
+    except ValueError as exc:  # pydantic's ValidationError; hide_input_in_errors keeps secrets out
+        raise ConfigError(f"{section}: {exc}") from exc
 
 
 def _mattermost(conf: dict[str, Any]) -> Block:

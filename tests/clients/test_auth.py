@@ -221,3 +221,15 @@ def test_client_credentials_alone_are_enough() -> None:
 
     assert credentials.credential_kind() == "oauth"
     assert credentials.auth().site.gateway_base("abc") == "https://api.atlassian.com/ex/jira/abc"
+
+
+@pytest.mark.parametrize("auth", ["scoped", "oauth"])
+def test_attachments_go_through_the_gateway_with_v1_and_link_to_the_site(cloud_sandbox: Sandbox, auth: str) -> None:
+    client = confluence(cloud_sandbox, auth).get_client()  # type: ignore[arg-type]
+    first = client.upload_attachment(TEAM_ROSTER_ID, "report.xlsx", b"PK one", "application/octet-stream")
+    second = client.upload_attachment(TEAM_ROSTER_ID, "report.xlsx", b"PK two", "application/octet-stream")
+
+    assert (first.version, second.version) == (1, 2)
+    assert second.download_url.startswith(cloud_sandbox.confluence_url + "/download/")
+    puts = [p for p in paths(cloud_sandbox, 4) if p.startswith("200 PUT")]
+    assert puts == [f"200 PUT {GATEWAY_WIKI}/wiki/rest/api/content/{TEAM_ROSTER_ID}/child/attachment"] * 2

@@ -91,3 +91,41 @@ def test_the_config_the_sandbox_prints_works_as_printed(
             jira.close()
         posts = httpx.get(f"{sb.url}/_sandbox/mattermost/posts").json()
     assert rows and len(posts) == 1 and "read-confluence-table" in posts[0]["message"]
+
+
+SERVICE_ACCOUNT = """
+jira:
+  url: https://acme.atlassian.net
+  client_id_env: CFG_CLIENT_ID
+  client_secret_env: CFG_CLIENT_SECRET
+  cloud_id: 0b1c2d3e
+confluence:
+  url: https://confluence.acme.com
+  client_id: dc-client
+  client_secret_env: CFG_DC_SECRET
+"""
+
+
+def test_service_account_client_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from atlasflow.configure import build_blocks
+
+    monkeypatch.setenv("CFG_CLIENT_ID", "cloud-client")
+    monkeypatch.setenv("CFG_CLIENT_SECRET", "cloud-secret")
+    monkeypatch.setenv("CFG_DC_SECRET", "dc-secret")
+    blocks = build_blocks(yaml.safe_load(SERVICE_ACCOUNT))
+
+    jira, confluence = blocks["jira"], blocks["confluence"]
+    assert isinstance(jira, JiraCredentials) and isinstance(confluence, ConfluenceCredentials)
+    assert jira.credential_kind() == confluence.credential_kind() == "oauth"
+    assert jira.token is None and jira.client_id == "cloud-client" and jira.cloud_id == "0b1c2d3e"
+    assert jira.client_secret is not None and jira.client_secret.get_secret_value() == "cloud-secret"
+    assert confluence.resolved_deployment() == "datacenter" and confluence.client_id == "dc-client"
+
+
+def test_a_client_id_without_its_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlasflow.configure import build_blocks
+
+    with pytest.raises(ConfigError, match="client_secret_env"):
+        build_blocks({"jira": {"url": "https://acme.atlassian.net", "client_id": "x"}})
