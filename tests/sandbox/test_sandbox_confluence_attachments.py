@@ -87,8 +87,9 @@ def test_data_center_answers_put_with_405(dc_sandbox: Sandbox) -> None:
 def test_uploads_through_the_gateway_link_to_the_site(cloud_sandbox: Sandbox, auth: SandboxAuth) -> None:
     confluence = ConfluenceCredentials(url=cloud_sandbox.confluence_url, **sandbox_credentials(cloud_sandbox, auth))
     uploaded = confluence.get_client().upload_attachment(EXPORT_SUMMARY_ID, "r.xlsx", b"via gateway", XLSX)
-    puts = [e for e in cloud_sandbox.state.log.matching("/ex/confluence/") if e.method == "PUT"]
-    assert puts and puts[-1].path.endswith(f"/wiki/rest/api/content/{EXPORT_SUMMARY_ID}/child/attachment")
+    through_gateway = logged(cloud_sandbox, "/ex/confluence/", 1)
+    assert through_gateway[-1][0] == "PUT"
+    assert through_gateway[-1][1].endswith(f"/wiki/rest/api/content/{EXPORT_SUMMARY_ID}/child/attachment")
     assert uploaded.download_url.startswith(cloud_sandbox.confluence_url + "/download/attachments/")
     [stored] = cloud_sandbox.attachments.on_page(EXPORT_SUMMARY_ID)
     assert stored.versions[-1].data == b"via gateway"

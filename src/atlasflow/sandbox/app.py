@@ -41,6 +41,7 @@ class Sandbox:
             self.jira = JiraSite.demo(self.mode)
         if self.confluence is None:
             self.confluence = ConfluenceSite.demo(self.mode)
+        self.attachments.id_prefix = "att" if self.mode == "cloud" else ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -16,6 +16,9 @@ What the real sites do (Confluence REST v1 ``AttachmentResource``; Atlassian's C
   needs the page's edit right (403) on a page the caller may view (404).
 * ``GET .../download/attachments/{pageId}/{fileName}?version=n``: the bytes (the latest without
   ``version``).
+* Ids: ``att1015809`` on Cloud, a plain number on Data Center (as a Data Center server's answers show:
+  ``"id": "227171484"``, ``_links.download`` ``/download/attachments/227171480/x.zip?version=1&
+  modificationDate=…&api=v2``, ``extensions`` ``{mediaType, fileSize, comment}``).
 
 Every version's bytes are kept, so tests compare what arrived with what was written.
 """
@@ -63,10 +66,11 @@ class StoredAttachment:
 class AttachmentStore:
     """The attachments of every page (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, id_prefix: str = "att") -> None:
         self._lock = threading.Lock()
         self._by_page: dict[str, dict[str, StoredAttachment]] = {}
         self._next_id = FIRST_ATTACHMENT_ID
+        self.id_prefix = id_prefix  # Cloud ids read "att1015809", Data Center ids are plain numbers
 
     def on_page(self, page_id: str) -> list[StoredAttachment]:
         """The page's attachments, oldest first."""
@@ -85,7 +89,7 @@ class AttachmentStore:
                 raise ContentError(
                     400, f"Cannot add a new attachment with same file name as an existing attachment: {title}"
                 )
-            stored = StoredAttachment(f"att{self._next_id}", page_id, title, [version])
+            stored = StoredAttachment(f"{self.id_prefix}{self._next_id}", page_id, title, [version])
             self._next_id += 1
             attachments[title] = stored
             return stored
