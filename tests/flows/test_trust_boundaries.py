@@ -117,7 +117,8 @@ def test_hostile_inbox_rows_start_nothing_and_the_requester_is_recorded(
     ]
     good = {"Request": "REQ-OK", "Job": "jira_export", "Parameters": '{"project_key": "DEMO", "max_depth": 1}'}
     body = cloud_site.confluence.page(JOB_INBOX_ID).body
-    added = merge_rows(body, 0, "Request", [*hostile, {**good, "Priority": "low"}]).storage
+    fixed = {"Request": "REQ-4", "Parameters": '{"root_tickets": ["DEMO-2"]}'}  # Demo Admin's row, Mallory's ask
+    added = merge_rows(body, 0, "Request", [*hostile, {**good, "Priority": "low"}, fixed]).storage
     cloud_site.confluence.edit_page(JOB_INBOX_ID, added, by="Mallory Editor")
     later = cloud_site.confluence.page(JOB_INBOX_ID).body.replace("Add a row", "Please add a row")
     cloud_site.confluence.edit_page(JOB_INBOX_ID, later, by="Colleague")
@@ -128,7 +129,8 @@ def test_hostile_inbox_rows_start_nothing_and_the_requester_is_recorded(
     refused = [r for r in hostile if rows[r["Request"]]["State"].startswith("Rejected: ")]
     assert [r["Request"] for r in refused] == [r["Request"] for r in hostile]
     assert all(rows[r["Request"]]["Run ID"] == "" for r in hostile)
-    assert result["started"] == 3 and result["rejected"] == len(hostile) + 2  # + REQ-3, REQ-4 of the demo page
+    assert result["started"] == 4 and result["rejected"] == len(hostile) + 1  # + REQ-3 of the demo page
+    assert rows["REQ-4"]["State"] == "Scheduled · requested by Mallory Editor"
     assert rows["REQ-OK"]["State"] == "Scheduled · requested by Mallory Editor"
     assert rows["REQ-1"]["State"] == "Scheduled · requested by Demo Admin"
     with get_client(sync_client=True) as client:

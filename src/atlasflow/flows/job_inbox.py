@@ -93,10 +93,11 @@ class Request:
 
 
 class RowHistory:
-    """Who added each row: the author of the page version in which the row first appeared.
+    """Who asked for each row: the author of the page version in which the row first read as it does now.
 
-    Found by bisecting the page's versions (a row, once added, stays until it is removed), each version
-    read once. On Cloud the author is an account id, named through the users API.
+    "As it does now" is its Request, Job, Parameters and Priority: whoever last changed what a row asks for
+    is its requester, not whoever first typed its id. Found by bisecting the page's versions (each read
+    once); on Cloud the author is an account id, named through the users API.
     """
 
     def __init__(self, client: ConfluenceClient, page_id: str, table: int | str, current_version: int) -> None:
@@ -104,35 +105,41 @@ class RowHistory:
         self.page_id = page_id
         self.table = table
         self.current = current_version
-        self._keys: dict[int, frozenset[str]] = {}
+        self._rows: dict[int, dict[str, tuple[str, ...]]] = {}
         self._authors: dict[int, tuple[str, str]] = {}
 
-    def _read(self, number: int) -> frozenset[str]:
-        if number not in self._keys:
+    def _read(self, number: int) -> dict[str, tuple[str, ...]]:
+        if number not in self._rows:
             version = self.client.page_version(self.page_id, number)
             try:
-                keys = frozenset(r.get(KEY, "") for r in read_table(version.body, self.table).rows)
-            except ValueError:  # no such table yet in that version
-                keys = frozenset()
-            self._keys[number] = keys
+                rows = {r.get(KEY, ""): request_text(r) for r in read_table(version.body, self.table).rows}
+            except ValueError:  # no such table in that version
+                rows = {}
+            self._rows[number] = rows
             self._authors[number] = (version.author, version.author_name)
-        return self._keys[number]
+        return self._rows[number]
 
-    def requester(self, request: str) -> str:
-        """The display name of whoever added the row ``request`` (it is on the current version)."""
+    def requester(self, row: dict[str, str]) -> str:
+        """The display name of whoever made ``row`` (a row of the current version) read as it does."""
+        wanted, name = request_text(row), row.get(KEY, "")
         low, high = 1, self.current
         while low < high:
             middle = (low + high) // 2
-            if request in self._read(middle):
+            if self._read(middle).get(name) == wanted:
                 high = middle
             else:
                 low = middle + 1
         self._read(low)
-        author, name = self._authors[low]
-        if not name and author:
-            name = self.client.display_names([author]).get(author, "") or author
-            self._authors[low] = (author, name)
-        return name or "unknown"
+        author, shown = self._authors[low]
+        if not shown and author:
+            shown = self.client.display_names([author]).get(author, "") or author
+            self._authors[low] = (author, shown)
+        return shown or "unknown"
+
+
+def request_text(row: dict[str, str]) -> tuple[str, ...]:
+    """What a row asks for (the cells a requester writes, not those the inbox writes)."""
+    return tuple(row.get(column, "").strip() for column in COLUMNS if column not in WRITTEN)
 
 
 class InboxJob(BaseModel):
@@ -359,7 +366,7 @@ def run_job_inbox(
                 continue
             try:
                 request = parse_request(row, jobs)
-                request = replace(request, requester=history.requester(name))
+                request = replace(request, requester=history.requester(row))
                 run_id, state = start(credentials.url, page_id, request)
             except Rejected as exc:
                 verdict, transient = f"Rejected: {exc}", False
