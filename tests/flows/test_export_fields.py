@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+from prefect.states import State
 
 from atlasflow.blocks import jira_client
 from atlasflow.clients.http import AtlassianError
@@ -41,12 +46,36 @@ FIELDS = [
 ]
 
 
+def summary_artifact(state: State[Any]) -> dict[str, str]:
+    """The run's summary table artifact as ``{figure: value}``."""
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+                key=ArtifactFilterKey(any_=["jira-export-summary"]),
+            )
+        )
+    return {row["figure"]: row["value"] for row in json.loads(str(found[0].data))}
+
+
 def test_every_field_type_reads_as_jira_shows_it(site: Sandbox, tmp_path: Path) -> None:
     cloud = site.mode == "cloud"
-    result = jira_export(
-        root_tickets=["DEMO-1"], fields=FIELDS, max_depth=1, output_dir=str(tmp_path), jira_block="jira"
+    state = jira_export(
+        root_tickets=["DEMO-1"],
+        fields=FIELDS,
+        max_depth=1,
+        output_dir=str(tmp_path),
+        jira_block="jira",
+        return_state=True,
     )
-    sheet = load_workbook(result["path"])["Child Issues"]
+    result = state.result()
+    figures = summary_artifact(state)
+    assert figures["by level"] == "0: 1, 1: 8" and "{" not in figures["by type"]
+    book = load_workbook(result["path"])
+    tree = book["Hierarchy"]
+    assert [tree.cell(r, 1).value for r in range(2, 5)] == ["DEMO-1", "DEMO-2", "DEMO-4"]
+    assert [tree.row_dimensions[r].outline_level for r in range(2, 5)] == [0, 1, 1]
+    sheet = book["Child Issues"]
     header = [c.value for c in sheet[1]]
     cells = {row[0].value: dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)}
     story, other = cells["DEMO-2"], cells["DEMO-4"]

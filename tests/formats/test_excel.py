@@ -302,6 +302,7 @@ def test_summary_counts_and_charts(workbook_path: Path) -> None:
         "Root issues": 2,
         "Child issues": 5,
         "Total issues": 7,
+        "Depth (levels below the roots)": 2,
     }
     status_row, by_status = _table(ws, "Status")
     assert list(by_status.items()) == [("To Do", 3), ("Done", 2), ("Blocked", 1), ("In Progress", 1)]

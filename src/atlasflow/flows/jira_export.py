@@ -24,7 +24,7 @@ from atlasflow.flows.delivery import DeliveryReport, Destinations, Parcel, deliv
 from atlasflow.flows.snapshots import SnapshotStore, build_snapshot, scope_id
 from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
 from atlasflow.formats.excel import read_export_rows, write_export_workbook
-from atlasflow.formats.messages import inert
+from atlasflow.formats.messages import figure_text, inert, label
 from atlasflow.formats.records import ExportRow
 
 
@@ -129,6 +129,7 @@ def write_workbook(
         browse_url=browse_url,
         changes=changes,
         changes_note=changes_note,
+        hierarchy=True,
     )
     return {"links_written": stats.links_written, "links_dropped": stats.links_dropped}
 
@@ -269,7 +270,7 @@ def _safe(slug: str) -> str:
 
 def _publish(result: dict[str, Any], name: str, link: str | None) -> None:
     """The summary table and, when the workbook can be opened somewhere, a link to it."""
-    rows = [{"figure": k, "value": str(v)} for k, v in result.items() if k != "path"]
+    rows = [{"figure": label(k), "value": figure_text(v)} for k, v in result.items() if k != "path"]
     description = (
         f"Jira export of {result['scope']}: {result['issues']} issues, {result['requests']} requests, "
         f"changes: {result['changes'] or 'not compared'}, {name}"

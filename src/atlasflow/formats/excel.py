@@ -24,6 +24,7 @@ from atlasflow.formats.changes import ChangeReport, FieldChange, describe_change
 from atlasflow.formats.jira_values import Link
 from atlasflow.formats.records import ExportRow
 from atlasflow.formats.xlsx_stream import (
+    MAX_OUTLINE_LEVEL,
     STYLE_DATE,
     STYLE_DATETIME,
     STYLE_HEADER,
@@ -63,6 +64,7 @@ ROOT_COLUMNS: tuple[str, ...] = (
     "Updated",
 )
 CHILD_COLUMNS: tuple[str, ...] = (*ROOT_COLUMNS, "Parent", "Root", "Level", "Relation")
+HIERARCHY_COLUMNS: tuple[str, ...] = (*ROOT_COLUMNS, "Level", "Relation", "Parent")
 CHANGE_COLUMNS: tuple[str, ...] = ("Change", "Key", "Summary", "Field", "Old", "New")
 
 _WIDTHS = {
@@ -244,6 +246,7 @@ def write_export_workbook(
     browse_url: str | None,
     changes: ChangeReport | None = None,
     changes_note: str | None = None,
+    hierarchy: bool = False,
 ) -> WorkbookStats:
     """Write an export workbook, streaming the rows, and atomically replace ``path`` with it.
 
@@ -263,6 +266,9 @@ def write_export_workbook(
             or ``None`` for no links.
         changes: Differences from the previous export, listed on a "Changes" sheet.
         changes_note: A note on the changes, e.g. why there is nothing to compare with.
+        hierarchy: Add a "Hierarchy" sheet: every issue in tree order (each under its parent), grouped
+            with Excel outline levels so that a reader folds an epic to one line. The rows are kept
+            until the other sheets are written.
 
     Returns:
         What was written.
@@ -274,7 +280,7 @@ def write_export_workbook(
             book = StreamingWorkbook(file)
             try:
                 stats = _fill_workbook(
-                    book, rows, extra_columns, query, generated_at, browse_url, changes, changes_note
+                    book, rows, extra_columns, query, generated_at, browse_url, changes, changes_note, hierarchy
                 )
             finally:
                 book.discard()  # the sheets' temporary files, also when the export fails
@@ -296,19 +302,26 @@ def _fill_workbook(
     browse_url: str | None,
     changes: ChangeReport | None,
     changes_note: str | None,
+    hierarchy: bool = False,
 ) -> tuple[int, int, int, int]:
     """Fill and close the workbook; return root rows, child rows, links written, links dropped."""
     roots = _Table(book, "Root Issues", (*ROOT_COLUMNS, *extra_columns), browse_url)
     children = _Table(book, "Child Issues", (*CHILD_COLUMNS, *extra_columns), browse_url)
+    tree = _Table(book, "Hierarchy", (*HIERARCHY_COLUMNS, *extra_columns), browse_url) if hierarchy else None
 
     counts = _Counts()
+    kept: list[ExportRow] = []
     for row in rows:
         counts.add(row)
+        if tree is not None:
+            kept.append(row)
         if row.level == 0:
             _write_row(roots, row, extra_columns, child=False)
         else:
             _write_row(children, row, extra_columns, child=True)
     tables = [roots, children]
+    if tree is not None:
+        tables.append(_write_hierarchy(tree, kept, extra_columns))
     if changes is not None:
         tables.append(_write_changes(_Table(book, "Changes", CHANGE_COLUMNS, browse_url), changes))
     elif changes_note:
@@ -321,7 +334,10 @@ def _fill_workbook(
         ("Root issues", roots.last_row),
         ("Child issues", children.last_row),
         ("Total issues", roots.last_row + children.last_row),
+        ("Depth (levels below the roots)", max(counts.level, default=0)),
     ]
+    if tree is not None and max(counts.level, default=0) > MAX_OUTLINE_LEVEL:
+        facts.append(("Hierarchy", f"Excel folds {MAX_OUTLINE_LEVEL} levels: deeper issues are grouped at the last"))
     if changes is not None:
         facts.append(("Changes", describe_changes(changes)))
     if changes_note:
@@ -358,6 +374,56 @@ def _write_row(table: _Table, row: ExportRow, extra_columns: Sequence[str], *, c
     col = len(cells)
     cells += (table.value(letters[col + off] + number, extra.get(title)) for off, title in enumerate(extra_columns))
     table.write(cells)
+
+
+def tree_order(rows: Sequence[ExportRow]) -> Iterator[ExportRow]:
+    """``rows`` depth first: each issue followed by its children (in the order given), then the next root.
+
+    An issue whose parent is not among ``rows`` is a root.
+    """
+    keys = {row.key for row in rows}
+    below: dict[str, list[ExportRow]] = {}
+    tops: list[ExportRow] = []
+    for row in rows:
+        if row.parent is not None and row.parent in keys and row.parent != row.key:
+            below.setdefault(row.parent, []).append(row)
+        else:
+            tops.append(row)
+    stack = list(reversed(tops))
+    seen: set[str] = set()
+    while stack:
+        row = stack.pop()
+        if row.key in seen:
+            continue
+        seen.add(row.key)
+        yield row
+        stack.extend(reversed(below.get(row.key, ())))
+
+
+def _write_hierarchy(table: _Table, rows: Sequence[ExportRow], extra_columns: Sequence[str]) -> _Table:
+    """Fill the "Hierarchy" table: issues in tree order, each row one outline level below its parent."""
+    letters = table.letters
+    for row in tree_order(rows):
+        number = table.new_row()
+        base = len(ROOT_COLUMNS)
+        cells = [
+            table.key(letters[0] + number, row.key),
+            _text(letters[1] + number, row.summary),
+            _text(letters[2] + number, row.type),
+            _text(letters[3] + number, row.status),
+            _text(letters[4] + number, row.priority),
+            _text(letters[5] + number, row.assignee),
+            _datetime(letters[6] + number, row.created),
+            _datetime(letters[7] + number, row.updated),
+            number_cell(letters[base] + number, row.level),
+            _text(letters[base + 1] + number, row.relation),
+            table.key(letters[base + 2] + number, row.parent),
+        ]
+        first = len(cells)
+        extra = row.extra
+        cells += (table.value(letters[first + n] + number, extra.get(title)) for n, title in enumerate(extra_columns))
+        table.sheet.write_row(table.last_row, cells, outline_level=row.level)
+    return table
 
 
 def _write_changes(table: _Table, changes: ChangeReport) -> _Table:

@@ -39,6 +39,8 @@ STYLE_LINK = 5
 QUOTED_STYLE = {0: 6, STYLE_HEADER: 7, STYLE_LINK: 8}
 _FORMULA_START = frozenset("=+-@")
 
+MAX_OUTLINE_LEVEL = 7
+"""Excel groups rows at most seven levels deep."""
 MAX_URL_CHARS = 2079
 BAR_COLOUR = "4472C4"
 """Chart bars: an explicit colour, since the package has no theme to take one from."""
@@ -258,18 +260,28 @@ class Sheet:
         self.freeze_header = freeze_header
         self.autofilter = autofilter
         self.last_row = -1
+        self.outline_levels = 0
         self.links: list[tuple[str, str]] = []
         self.charts: list[BarChart] = []
         # Anonymous: nothing is left behind whatever happens; close() releases it.
         self._file = tempfile.TemporaryFile()  # noqa: SIM115
         self._rows = io.TextIOWrapper(self._file, encoding="utf-8")
 
-    def write_row(self, row: int, cells: Iterable[str]) -> None:
-        """Write row ``row`` (0-based, below the rows written so far) from its cells' XML."""
+    def write_row(self, row: int, cells: Iterable[str], *, outline_level: int = 0) -> None:
+        """Write row ``row`` (0-based, below the rows written so far) from its cells' XML.
+
+        ``outline_level`` (1 to 7, Excel's maximum) groups the row under the nearest row above it with
+        a lower level, so that a reader can fold it away.
+        """
         if row <= self.last_row:
             raise ValueError(f"row {row} of {self.name!r} comes after row {self.last_row}")
         self.last_row = row
-        self._rows.write(f'<row r="{row + 1}">{"".join(cells)}</row>')
+        if outline_level:
+            level = min(outline_level, MAX_OUTLINE_LEVEL)
+            self.outline_levels = max(self.outline_levels, level)
+            self._rows.write(f'<row r="{row + 1}" outlineLevel="{level}">{"".join(cells)}</row>')
+        else:
+            self._rows.write(f'<row r="{row + 1}">{"".join(cells)}</row>')
 
     def add_link(self, ref: str, url: str) -> bool:
         """Make cell ``ref`` a link to ``url``; False (and no link) when Excel would refuse the URL."""
@@ -309,11 +321,14 @@ class Sheet:
             for n, width in enumerate(self.widths, start=1)
         )
         tab = ' tabSelected="1"' if selected else ""
+        # outline buttons on the parent row above its children, as a tree reads
+        outline = '<sheetPr><outlinePr summaryBelow="0"/></sheetPr>' if self.outline_levels else ""
+        levels = f' outlineLevelRow="{self.outline_levels}"' if self.outline_levels else ""
         return (
-            f'{_XML_DECLARATION}<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
+            f'{_XML_DECLARATION}<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">{outline}'
             f'<dimension ref="{self.used_range()}"/><sheetViews><sheetView{tab} workbookViewId="0">{pane}'
-            f'</sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>{f"<cols>{cols}</cols>" if cols else ""}'
-            "<sheetData>"
+            f'</sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"{levels}/>'
+            f'{f"<cols>{cols}</cols>" if cols else ""}<sheetData>'
         )
 
     def _tail(self) -> str:
