@@ -15,9 +15,9 @@ from atlasflow.clients.http import (
     AtlassianError,
     RetryPolicy,
     TransientError,
-    parse_retry_after,
     redact,
 )
+from atlasflow.clients.ratelimit import parse_retry_after
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import ALL_PERMISSIONS, Account, Faults
 

@@ -90,3 +90,25 @@ def test_every_jira_request_takes_a_slot_of_the_shared_rate_limit(cloud_site: Sa
     jira_requests = len(cloud_site.state.log.matching("/rest/"))
     assert jira_requests == result["requests"] > 0
     assert limit.active_slots >= jira_requests - 1  # slots decay slowly: each request took one
+
+
+def test_a_server_asked_pause_is_held_on_the_shared_rate_limit(cloud_site: Sandbox) -> None:
+    """A 429 seen by one client occupies the slots its Retry-After is worth, so every flow slows down."""
+    from atlasflow.sandbox.core import Faults
+
+    name = "atlasflow-hold-check"
+    cloud_site.state.faults = Faults(rate_429=0.5, retry_after=2, seed=3, path_prefix="/rest/api/3/myself")
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, limit=100, slot_decay_per_second=5)
+        try:
+            credentials = JiraCredentials.load("jira")
+            credentials.rate_limit = name
+            jira = credentials.get_client()
+            for _ in range(4):
+                jira.myself()
+            active = client.read_global_concurrency_limit_by_name(name).active_slots
+        finally:
+            client.delete_global_concurrency_limit_by_name(name)
+    limited = [e for e in cloud_site.state.log.entries if e.status == 429]
+    assert limited, "the seed should have drawn a 429"
+    assert active >= 5  # 2 s at 5 slots/s were held on top of one slot per request (some have decayed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import ClassVar, Literal, cast
 from urllib.parse import urlparse
@@ -138,7 +139,9 @@ class _AtlassianCredentials(Block):
             verify=self.verify_tls,
         )
 
-    def api_client(self, before_request: Callable[[], None] | None = None) -> ApiClient:
+    def api_client(
+        self, before_request: Callable[[], None] | None = None, on_hold: Callable[[float], None] | None = None
+    ) -> ApiClient:
         """An HTTP client for this site: requests are made against the site URL and routed by :meth:`auth`.
 
         The token, the client secret and every access token fetched are scrubbed from its error text.
@@ -151,6 +154,7 @@ class _AtlassianCredentials(Block):
             timeout=self.timeout_seconds,
             verify=self.verify_tls,
             before_request=before_request,
+            on_hold=on_hold,
         )
         if self.token is not None:
             api.add_secret(self.token.get_secret_value(), username=self.username)
@@ -187,7 +191,9 @@ class JiraCredentials(_AtlassianCredentials):
 
     def get_client(self) -> JiraClient:
         """A Jira client for this site, taking a slot of the shared rate limit per request."""
-        return JiraClient(self.api_client(_rate_limiter(self.rate_limit)), self.resolved_deployment())
+        limiter = _RateLimiter(self.rate_limit) if self.rate_limit else None
+        api = self.api_client(limiter, limiter.hold if limiter else None)
+        return JiraClient(api, self.resolved_deployment())
 
 
 class ConfluenceCredentials(_AtlassianCredentials):
@@ -224,30 +230,37 @@ class _RateLimiter:
     def __init__(self, name: str) -> None:
         self.name = name
         self.active: bool | None = None
+        self.limit = 1
+        self.per_second = 0.0
 
     def __call__(self) -> None:
         if self.active is None:
-            self.active = _limit_exists(self.name)
-            if not self.active:
-                log.info(
-                    "rate limit %s does not exist (see `atlasflow setup`): Jira requests are not limited",
-                    self.name,
-                )
+            self._look_up()
         if self.active:
             rate_limit(self.name, strict=True)
 
+    def hold(self, seconds: float) -> None:
+        """The server asked for a pause: occupy the slots that many seconds of the shared rate free, so every
+        flow on every worker slows down, not only this client (at most the whole limit at once)."""
+        if self.active is None:
+            self._look_up()
+        if self.active and self.per_second > 0:
+            slots = min(self.limit, max(1, math.ceil(seconds * self.per_second)))
+            rate_limit(self.name, occupy=slots, strict=True)
 
-def _limit_exists(name: str) -> bool:
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            return False
-    return True
-
-
-def _rate_limiter(name: str | None) -> Callable[[], None] | None:
-    return _RateLimiter(name) if name else None
+    def _look_up(self) -> None:
+        with get_client(sync_client=True) as client:
+            try:
+                limit = client.read_global_concurrency_limit_by_name(self.name)
+            except ObjectNotFound:
+                self.active = False
+                log.info(
+                    "rate limit %s does not exist (see `atlasflow setup`): Jira requests are not limited", self.name
+                )
+                return
+        self.active = True
+        self.limit = limit.limit
+        self.per_second = float(limit.slot_decay_per_second or 0.0)
 
 
 def jira_client(block_name: str) -> JiraClient:

@@ -22,13 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from atlasflow.clients.ratelimit import Pacer, is_rate_limited, server_wait
 
 log = logging.getLogger(__name__)
 
@@ -142,24 +142,6 @@ def _preview(response: httpx.Response, limit: int = 200) -> str:
     return flat[:limit] + ("…" if len(flat) > limit else "")
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return max((when - current).total_seconds(), 0.0)
-
 
 def retry_decision(method: str, failure: int | httpx.HTTPError, *, idempotent: bool | None = None) -> Decision:
     """Whether a failed attempt may be sent again.
@@ -216,6 +198,8 @@ class ApiClient:
         verify: TLS verification.
         retry: Retry policy for transient failures.
         before_request: Called before every attempt (e.g. a shared rate limit).
+        on_hold: Called with the seconds of a server-asked pause (429 / throttled 503), e.g. to hold a
+            shared rate limit; this client pauses and spaces its requests itself (:class:`Pacer`).
         secrets: Further secrets to scrub from error text (e.g. an OAuth client secret); the token and
             password of ``auth`` and ``headers`` are always scrubbed.
     """
@@ -232,11 +216,13 @@ class ApiClient:
         retry: RetryPolicy | None = None,
         before_request: Callable[[], None] | None = None,
         secrets: Iterable[str] = (),
+        on_hold: Callable[[float], None] | None = None,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.before_request = before_request
+        self.pacer = Pacer(on_hold)
         self._count_lock = threading.Lock()
         self.requests_made = 0
         self._secrets: set[str] = set()
@@ -331,6 +317,7 @@ class ApiClient:
         ok: tuple[int, ...],
         idempotent: bool | None,
     ) -> httpx.Response:
+        self.pacer.before(method, path)
         if self.before_request is not None:
             self.before_request()
         with self._count_lock:  # pages of one level are fetched from several threads
@@ -352,12 +339,14 @@ class ApiClient:
             if isinstance(exc, CONFIGURATION):
                 detail += " (a configuration error: check the site URL and credentials; not retried)"
             raise AtlassianError(self.service, method, path, None, detail) from exc
+        self.pacer.observe(method, path, response)
         if response.is_success or response.status_code in ok:
             return response
         detail = self.scrub(error_detail(response))
-        if retry_decision(method, response.status_code, idempotent=idempotent) == "fail":
+        status = 429 if is_rate_limited(response) else response.status_code  # 503 + Retry-After: throttled
+        if retry_decision(method, status, idempotent=idempotent) == "fail":
             raise AtlassianError(self.service, method, path, response.status_code, detail)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = server_wait(response)
         raise _Retry(TransientError(self.service, method, path, response.status_code, detail, retry_after))
 
     def _wait(self, state: RetryCallState) -> float:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any, Literal
 
@@ -52,6 +53,14 @@ class Faults:
             API gateways do.
         answer_200: ``"html"``: matching requests get ``200`` with an HTML sign-in page (an SSO proxy in
             front of the site); ``"truncated_json"``: ``200`` with a JSON body cut short.
+        rate_limit_reason: ``RateLimit-Reason`` of injected 429s on Cloud (``jira-burst-based``,
+            ``jira-per-issue-on-write``, ``jira-quota-tenant-based`` ...). Cloud 429s also carry
+            ``X-RateLimit-Reset`` (ISO 8601); Data Center ones ``X-RateLimit-Interval-Seconds``,
+            ``X-RateLimit-FillRate`` and ``X-RateLimit-Limit`` (its token bucket).
+        throttle_as_503: Answer the injected rate limits 503 with ``Retry-After`` (a throttling proxy).
+        near_limit: Every answer carries ``X-RateLimit-NearLimit: true`` (Cloud: under 20% of the budget left).
+        fill_rate: Data Center's bucket: tokens added per ``interval_seconds`` (announced on 429s).
+        interval_seconds: Data Center's refill interval.
     """
 
     latency_ms: float = 0.0
@@ -67,6 +76,11 @@ class Faults:
     stall_seconds: float = 5.0
     echo_status: int = 0
     answer_200: Literal["", "html", "truncated_json"] = ""
+    rate_limit_reason: str = "jira-burst-based"
+    throttle_as_503: bool = False
+    near_limit: bool = False
+    fill_rate: int = 10
+    interval_seconds: int = 1
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -338,6 +352,8 @@ class SandboxMiddleware:
         async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
+                if faults.near_limit and self.state.mode == "cloud":
+                    message = {**message, "headers": [*message.get("headers", []), (b"x-ratelimit-nearlimit", b"true")]}
             await send(message)
 
         try:
@@ -351,7 +367,7 @@ class SandboxMiddleware:
                 await self._drop(logging_send)
                 return
             response = (
-                self._fault_response(fault, faults)
+                self._fault_response(fault, faults, self.state.mode)
                 or self._misbehaviour(scope, faults)
                 or self._auth_failure(scope)
             )
@@ -386,12 +402,25 @@ class SandboxMiddleware:
         raise ConnectionAbortedError("sandbox: injected dropped connection")
 
     @staticmethod
-    def _fault_response(fault: str | None, faults: Faults) -> Response | None:
+    def _fault_response(fault: str | None, faults: Faults, mode: Mode) -> Response | None:
         if fault == "429":
+            headers = {"Retry-After": faults.retry_after_header()}
+            if mode == "cloud":
+                reset = datetime.fromtimestamp(time.time() + faults.retry_after, UTC)
+                headers |= {
+                    "X-RateLimit-Reset": reset.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "RateLimit-Reason": faults.rate_limit_reason,
+                }
+            else:
+                headers |= {
+                    "X-RateLimit-Interval-Seconds": str(faults.interval_seconds),
+                    "X-RateLimit-FillRate": str(faults.fill_rate),
+                    "X-RateLimit-Limit": str(faults.fill_rate * 2),
+                }
             return JSONResponse(
                 {"errorMessages": ["Rate limit exceeded."], "errors": {}},
-                status_code=429,
-                headers={"Retry-After": faults.retry_after_header()},
+                status_code=503 if faults.throttle_as_503 else 429,
+                headers=headers,
             )
         if fault == "5xx":
             return JSONResponse(
