@@ -91,11 +91,12 @@ class Sandbox:
 
     def config_yaml(self) -> str:
         """A ``config.yaml`` for ``atlasflow configure`` pointing every block at this sandbox, with the
-        environment variables it reads on the first line (the demo account's token, the webhook's token)."""
+        environment variables it reads on the first line (the demo account's, the webhook's and the bot's tokens)."""
         port = int(self.url.rsplit(":", 1)[1])
         wiki = "   # Cloud sites serve Confluence under /wiki" if self.mode == "cloud" else ""
         return (
-            f"# export SANDBOX_TOKEN=sandbox-token SANDBOX_HOOK_TOKEN={self.mattermost.hook_token}\n"
+            f"# export SANDBOX_TOKEN=sandbox-token SANDBOX_HOOK_TOKEN={self.mattermost.hook_token} "
+            f"SANDBOX_BOT_TOKEN={self.mattermost.bot_token}\n"
             "jira:\n"
             "  block: jira\n"
             f"  url: {self.jira_url}\n"
@@ -114,6 +115,11 @@ class Sandbox:
             f"  port: {port}\n"
             "  secure: false                # plain http\n"
             "  token_env: SANDBOX_HOOK_TOKEN  # the id at the end of the incoming webhook URL\n"
+            "mattermost_bot:                  # posts files: post_to_channel=acme/reports\n"
+            "  block: mattermost-bot\n"
+            f"  url: {self.url}\n"
+            "  team: acme\n"
+            "  token_env: SANDBOX_BOT_TOKEN\n"
         )
 
     def start(self) -> Sandbox:
