@@ -233,3 +233,14 @@ def test_attachments_go_through_the_gateway_with_v1_and_link_to_the_site(cloud_s
     assert second.download_url.startswith(cloud_sandbox.confluence_url + "/download/")
     puts = [p for p in paths(cloud_sandbox, 4) if p.startswith("200 PUT")]
     assert puts == [f"200 PUT {GATEWAY_WIKI}/wiki/rest/api/content/{TEAM_ROSTER_ID}/child/attachment"] * 2
+
+
+def test_a_stale_v2_write_is_a_version_conflict_quoting_confluence(cloud_sandbox: Sandbox) -> None:
+    from atlasflow.clients.confluence import VersionConflict
+
+    client = confluence(cloud_sandbox, "token").get_client()
+    page = client.get_page(TEAM_ROSTER_ID)
+    client.put_page(page, page.body + "<p>one</p>")
+
+    with pytest.raises(VersionConflict, match="Current version is: 2"):
+        client.put_page(page, page.body + "<p>two</p>")

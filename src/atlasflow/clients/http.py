@@ -126,6 +126,8 @@ def error_detail(response: httpx.Response) -> str:
         errors = body.get("errors")
         if isinstance(errors, dict):
             parts += [f"{k}: {v}" for k, v in errors.items()]
+        elif isinstance(errors, list):  # Confluence REST API v2: [{"status", "code", "title", "detail"}]
+            parts += [str(e.get("title") or e.get("code")) for e in errors if isinstance(e, dict)]
         if body.get("message"):
             parts.append(str(body["message"]))
         if parts:
