@@ -8,7 +8,9 @@ import httpx
 import pytest
 from prefect.artifacts import Artifact
 from prefect.filesystems import LocalFileSystem
+from pydantic import SecretStr
 
+from atlasflow.blocks import MattermostBot
 from atlasflow.files import reports_root
 from atlasflow.flows.delivery import DeliveryError
 from atlasflow.flows.jira_export import jira_export
@@ -81,3 +83,36 @@ def test_a_failed_destination_fails_the_run_after_the_others(cloud_site: Sandbox
     notice = [p for p in cloud_site.mattermost.posts if p.source == "webhook"]
     assert notice and "larger than the server accepts" in notice[-1].message
     assert "Mattermost channel acme/reports" in notice[-1].message
+
+
+def test_any_writable_filesystem_block(tmp_path: Path) -> None:
+    """RemoteFileSystem (fsspec: memory://, smb://, sftp:// …) takes the file under the scope folder."""
+    from prefect.filesystems import RemoteFileSystem
+
+    from atlasflow.flows.delivery import Parcel, write_to_storage
+
+    RemoteFileSystem(basepath="memory://atlasflow-delivery").save("mem", overwrite=True)
+    workbook = tmp_path / "jira-export-x-20260101-000000.xlsx"
+    workbook.write_bytes(b"workbook bytes")
+    parcel = Parcel(workbook, "jira-export-x.xlsx", "jira-export-x", "message")
+
+    where = write_to_storage.fn(parcel, "remote-file-system/mem")
+
+    assert where == "memory://atlasflow-delivery/jira-export-x/jira-export-x-20260101-000000.xlsx"
+    block = RemoteFileSystem.load("mem")
+    assert block.read_path("jira-export-x/jira-export-x-20260101-000000.xlsx") == b"workbook bytes"
+    MattermostBot(url="https://chat.acme.com", token=SecretStr("t")).save("not-storage", overwrite=True)
+    with pytest.raises(TypeError, match="not a writable filesystem block"):
+        write_to_storage.fn(parcel, "atlasflow-mattermost-bot/not-storage")
+
+
+def test_storage_locations_as_urls(tmp_path: Path) -> None:
+    from prefect_aws import S3Bucket
+
+    from atlasflow.flows.delivery import storage_url
+
+    bucket = S3Bucket(bucket_name="acme-reports")
+    assert storage_url(bucket, "atlasflow/x/a.xlsx") == "s3://acme-reports/atlasflow/x/a.xlsx"
+    local = LocalFileSystem(basepath=str(tmp_path))
+    assert storage_url(local, str(tmp_path / "a.xlsx")) == (tmp_path / "a.xlsx").as_uri()
+    assert storage_url(local, "smb://host/share/a.xlsx") == "smb://host/share/a.xlsx"
