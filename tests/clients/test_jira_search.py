@@ -129,3 +129,15 @@ def test_dc_keyset_keeps_the_users_condition_whole(dc_10500: Sandbox) -> None:
 )
 def test_jql_condition_drops_only_a_top_level_order_by(jql: str, condition: str) -> None:
     assert jql_condition(jql) == condition
+
+
+def test_cloud_site_refusing_large_bulk_fetches_is_asked_by_100() -> None:
+    site = JiraSite.generated("cloud", total=1500, depth=1)
+    site.settings.bulk_fetch_max_efficient = 100  # the cap the issue tracker once documented for every request
+    with Sandbox(mode="cloud", jira=site) as sb, client_for(sb) as client:
+        keys = [issue["key"] for issue in client.search("project = BIG", FIELDS)]
+        bulk = sb.state.log.matching("/rest/api/3/issue/bulkfetch")
+    assert len(keys) == len(set(keys)) == 1500
+    refused = [e for e in bulk if e.status == 400]
+    assert refused and len(refused) <= client.parallelism  # only the batches already in flight
+    assert sum(1 for e in bulk if e.status == 200) == math.ceil(1400 / 100)

@@ -20,6 +20,8 @@ from typing import Any, Literal, TypeVar
 from atlasflow.clients.http import ApiClient, AtlassianError
 
 Deployment = Literal["cloud", "datacenter"]
+Shape = Callable[[dict[str, Any]], dict[str, Any]]
+Shaper = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 T = TypeVar("T")
 
 #: JQL longer than this goes in a POST body rather than the query string.
@@ -56,6 +58,7 @@ class JiraClient:
         self._fields: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._bulk_large = True
 
     @property
     def rest(self) -> str:
@@ -78,12 +81,14 @@ class JiraClient:
 
     # --- search -------------------------------------------------------------------------------------
 
-    def search(self, jql: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+    def search(self, jql: str, fields: Sequence[str], shape: Shape | None = None) -> Iterator[dict[str, Any]]:
         """Every issue matching ``jql`` once, with the given fields (see :meth:`search_pages`)."""
-        for page in self.search_pages(jql, fields):
+        for page in self.search_pages(jql, fields, shape):
             yield from page
 
-    def search_pages(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+    def search_pages(
+        self, jql: str, fields: Sequence[str], shape: Shape | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
         """Pages of issues, each issue once; the order of issues across pages is not the JQL's order.
 
         The first page is asked for with its fields: a small result is one request. A larger one is
@@ -92,18 +97,27 @@ class JiraClient:
         :data:`ID_PAGE_SIZE` while the issues already known are fetched by ``issue/bulkfetch``; on
         Data Center, ``startAt`` pages inside the search window and keyset ranges (``id > last``)
         beyond it.
-        """
-        if self.deployment == "cloud":
-            yield from self._cloud_pages(jql, fields)
-        else:
-            yield from self._dc_pages(jql, fields)
 
-    def search_many(self, queries: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any]]:
+        Args:
+            jql: The query.
+            fields: Field ids to fetch.
+            shape: Applied to each issue as soon as its page is decoded, in the thread that fetched it
+                (e.g. to keep only what the caller needs); must keep ``id``.
+        """
+        shaped = _shaper(shape)
+        if self.deployment == "cloud":
+            yield from self._cloud_pages(jql, fields, shaped)
+        else:
+            yield from self._dc_pages(jql, fields, shaped)
+
+    def search_many(
+        self, queries: Sequence[str], fields: Sequence[str], shape: Shape | None = None
+    ) -> list[dict[str, Any]]:
         """All issues of several independent queries, run in parallel; results in query order."""
         if len(queries) <= 1:
-            return [issue for q in queries for issue in self.search(q, fields)]
+            return [issue for q in queries for issue in self.search(q, fields, shape)]
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-            results = list(pool.map(lambda q: list(self.search(q, fields)), queries))
+            results = list(pool.map(lambda q: list(self.search(q, fields, shape)), queries))
         return [issue for chunk in results for issue in chunk]
 
     def _cloud_page(self, jql: str, fields: Sequence[str], token: str | None, size: int) -> dict[str, Any]:
@@ -120,16 +134,16 @@ class JiraClient:
             result = self.api.get_json(path, params)
         return result
 
-    def _cloud_pages(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+    def _cloud_pages(self, jql: str, fields: Sequence[str], shaped: Shaper) -> Iterator[list[dict[str, Any]]]:
         first = self._cloud_page(jql, fields, None, REQUESTED_PAGE_SIZE)
-        issues = first.get("issues", [])
+        issues = shaped(first.get("issues", []))
         yield issues
         if first.get("isLast", True) or not first.get("nextPageToken"):
             return
         seen = {str(issue["id"]) for issue in issues}
         size = self._bulk_fetch_size(fields)
         batches = (functools.partial(self.bulk_fetch, batch, fields) for batch in self._new_ids(jql, seen, size))
-        yield from self._pipelined(batches)
+        yield from self._pipelined(batches, shaped)
 
     def _new_ids(self, jql: str, seen: set[str], size: int) -> Iterator[list[str]]:
         """Batches of ``size`` ids matching ``jql`` that are not in ``seen`` (which they are added to)."""
@@ -154,13 +168,20 @@ class JiraClient:
     def bulk_fetch(self, ids: Sequence[str], fields: Sequence[str], *, retry: bool = True) -> list[dict[str, Any]]:
         """Issues by id or key (Cloud ``issue/bulkfetch``); ids Jira could not serve are asked for once more.
 
-        Issues that do not exist or are not visible are left out, as Jira does.
+        Issues that do not exist or are not visible are left out, as Jira does. A batch of more than 100
+        that the site refuses (400) is asked for again by 100, and so are later batches of this client.
 
         Raises:
             AtlassianError: When Jira still reports issue errors on the second try.
         """
         path = f"{self.rest}/issue/bulkfetch"
-        result = self.api.post_json(path, {"issueIdsOrKeys": list(ids), "fields": list(fields)}, idempotent=True)
+        try:
+            result = self.api.post_json(path, {"issueIdsOrKeys": list(ids), "fields": list(fields)}, idempotent=True)
+        except AtlassianError as error:
+            if error.status != 400 or len(ids) <= BULK_FETCH_SIZE:
+                raise
+            self._bulk_large = False  # this site serves fewer at a time than documented: ask for 100 from now on
+            return [i for chunk in chunks(ids, BULK_FETCH_SIZE) for i in self.bulk_fetch(chunk, fields, retry=retry)]
         issues: list[dict[str, Any]] = list(result.get("issues") or [])
         errors = result.get("issueErrors") or []
         if errors and retry:
@@ -172,7 +193,7 @@ class JiraClient:
 
     def _bulk_fetch_size(self, fields: Sequence[str]) -> int:
         """1000 when the request can be served "efficiently" (named single-valued fields, at most 100), else 100."""
-        if not fields or len(fields) > BULK_FETCH_MAX_FIELDS:
+        if not self._bulk_large or not fields or len(fields) > BULK_FETCH_MAX_FIELDS:
             return BULK_FETCH_SIZE
         schemas = {f["id"]: f.get("schema") or {} for f in self.fields()}
         for field_id in fields:
@@ -182,14 +203,17 @@ class JiraClient:
                 return BULK_FETCH_SIZE
         return BULK_FETCH_SIZE_EFFICIENT
 
-    def _pipelined(self, calls: Iterable[Callable[[], list[dict[str, Any]]]]) -> Iterator[list[dict[str, Any]]]:
-        """Run ``calls`` on the fetch pool, a bounded number ahead of the consumer; results in call order."""
+    def _pipelined(
+        self, calls: Iterable[Callable[[], list[dict[str, Any]]]], shaped: Shaper
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Run ``calls`` on the fetch pool, a bounded number ahead of the consumer, their issues shaped
+        there; results in call order."""
         pool = self._fetch_pool()
         ahead = 2 * self.parallelism
         pending: deque[Future[list[dict[str, Any]]]] = deque()
         try:
             for call in calls:
-                pending.append(pool.submit(call))
+                pending.append(pool.submit(_shaped_call, call, shaped))
                 if len(pending) >= ahead:
                     yield pending.popleft().result()
             while pending:
@@ -216,30 +240,32 @@ class JiraClient:
         issues: list[dict[str, Any]] = self._dc_page(jql, fields, start, size).get("issues", [])
         return issues
 
-    def _dc_pages(self, jql: str, fields: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+    def _dc_pages(self, jql: str, fields: Sequence[str], shaped: Shaper) -> Iterator[list[dict[str, Any]]]:
         first = self._dc_page(jql, fields, 0, REQUESTED_PAGE_SIZE)
-        issues = first.get("issues", [])
+        issues = shaped(first.get("issues", []))
         yield issues
         total = int(first.get("total", len(issues)))
         size = int(first.get("maxResults") or len(issues) or 1)
         if not issues or total <= len(issues):
             return
         if total <= DC_RESULT_WINDOW:
-            yield from self._dc_window(jql, fields, len(issues), total, size)
+            yield from self._dc_window(jql, fields, len(issues), total, size, shaped)
         else:
-            yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues})
+            yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues}, shaped)
 
     def _dc_window(
-        self, jql: str, fields: Sequence[str], start: int, total: int, size: int
+        self, jql: str, fields: Sequence[str], start: int, total: int, size: int, shaped: Shaper
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages from ``start`` up to ``total`` or the end of the search window, in parallel, in order."""
         end = min(total, DC_RESULT_WINDOW)
         calls = (
             functools.partial(self._dc_issues, jql, fields, s, min(size, end - s)) for s in range(start, end, size)
         )
-        yield from self._pipelined(calls)
+        yield from self._pipelined(calls, shaped)
 
-    def _dc_keyset(self, jql: str, fields: Sequence[str], size: int, seen: set[str]) -> Iterator[list[dict[str, Any]]]:
+    def _dc_keyset(
+        self, jql: str, fields: Sequence[str], size: int, seen: set[str], shaped: Shaper
+    ) -> Iterator[list[dict[str, Any]]]:
         """Beyond the search window: ``(jql) AND id > last ORDER BY id``, one window after the other."""
         condition = jql_condition(jql)
         after: int | None = None
@@ -247,10 +273,10 @@ class JiraClient:
             clauses = [f"({condition})" if condition else "", f"id > {after}" if after is not None else ""]
             query = " AND ".join(c for c in clauses if c) + " ORDER BY id ASC"
             first = self._dc_page(query, fields, 0, size)
-            head = first.get("issues", [])
+            head = shaped(first.get("issues", []))
             total = int(first.get("total", len(head)))
             last: int | None = None
-            for page in itertools.chain([head], self._dc_window(query, fields, len(head), total, size)):
+            for page in itertools.chain([head], self._dc_window(query, fields, len(head), total, size, shaped)):
                 if page:
                     last = int(page[-1]["id"])
                 fresh = [issue for issue in page if str(issue["id"]) not in seen]
@@ -384,6 +410,16 @@ def _field_kind(field: dict[str, Any]) -> str:
 def quote_jql(value: str) -> str:
     """A JQL string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _shaped_call(call: Callable[[], list[dict[str, Any]]], shaped: Shaper) -> list[dict[str, Any]]:
+    return shaped(call())
+
+
+def _shaper(shape: Shape | None) -> Shaper:
+    if shape is None:
+        return lambda issues: issues
+    return lambda issues: [shape(issue) for issue in issues]
 
 
 def jql_condition(jql: str) -> str:

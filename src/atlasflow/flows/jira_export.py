@@ -212,7 +212,7 @@ def jira_export(
         with ThreadPoolExecutor(max_workers=1) as reader:
             # the previous snapshot is read while Jira is walked
             previous = reader.submit(store.load, scope) if str(compare_to).lower() == "previous" else None
-            walker = TreeWalker(client, extra, include_links=include_links)
+            walker = TreeWalker(client, extra, include_links=include_links, walk=not project_key)
             roots = fetch_roots(walker, root_tickets, project_key, jql)
             logger.info("level 0: %d issue(s) for %s", len(roots), query)
             nodes = walk(walker, roots, max_depth, follow=not project_key)

@@ -91,11 +91,10 @@ PERMISSIONS: dict[str, tuple[str, str, str]] = {
     "TRANSITION_ISSUES": ("46", "Transition Issues", "Ability to transition issues."),
 }
 _EDITABLE_SYSTEM = frozenset({"summary", "description", "priority", "assignee", "labels"})
-#: Issues per ``issue/bulkfetch`` request; up to the larger number when the request is "shaped so that it
-#: can be served efficiently" (fields named explicitly, at most 100 of them, none multi-valued, no heavy
-#: expansion), as the Cloud reference documents it.
+#: Issues per ``issue/bulkfetch`` request; up to ``JiraSettings.bulk_fetch_max_efficient`` (1000) when the
+#: request is "shaped so that it can be served efficiently" (fields named explicitly, at most 100 of them,
+#: none multi-valued, no heavy expansion), as the Cloud reference documents it.
 BULK_FETCH_MAX = 100
-BULK_FETCH_MAX_EFFICIENT = 1000
 BULK_FETCH_MAX_FIELDS = 100
 _HEAVY_EXPAND = frozenset(
     {"changelog", "editmeta", "operations", "renderedFields", "transitions", "versionedRepresentations"}
@@ -777,12 +776,13 @@ class _JiraApi:
             raise _BadRequest("issueIdsOrKeys: at least one issue ID or key is required.")
         tokens = _list_param(body.get("fields")) or ["*navigable"]
         selection = self._selection(tokens, "*navigable")
-        limit = BULK_FETCH_MAX_EFFICIENT if self._efficient(tokens, body.get("expand")) else BULK_FETCH_MAX
+        efficient = self._efficient(tokens, body.get("expand"))
+        limit = self.site.settings.bulk_fetch_max_efficient if efficient else BULK_FETCH_MAX
         if len(wanted) > limit:
             raise _BadRequest(
                 f"You can request at most {limit} issues at a time; this request has {len(wanted)}. Up to "
-                f"{BULK_FETCH_MAX_EFFICIENT} are allowed when fields names at most {BULK_FETCH_MAX_FIELDS} "
-                "single-valued fields and expand asks for no changelog, editmeta, operations, "
+                f"{self.site.settings.bulk_fetch_max_efficient} are allowed when fields names at most "
+                f"{BULK_FETCH_MAX_FIELDS} single-valued fields and expand asks for no changelog, editmeta, operations, "
                 "renderedFields, transitions or versionedRepresentations."
             )
         account = self.state.account(request)
@@ -798,7 +798,7 @@ class _JiraApi:
         return _respond(b'{"issues":[' + b",".join(parts) + b'],"issueErrors":[]}')
 
     def _efficient(self, tokens: list[str], expand: Any) -> bool:
-        """Whether a bulk fetch may ask for up to :data:`BULK_FETCH_MAX_EFFICIENT` issues."""
+        """Whether a bulk fetch may ask for up to ``settings.bulk_fetch_max_efficient`` issues."""
         named = [t for t in tokens if not t.startswith("-")]
         if not named or len(named) > BULK_FETCH_MAX_FIELDS or {"*all", "*navigable"} & set(named):
             return False

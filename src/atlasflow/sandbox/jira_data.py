@@ -233,6 +233,8 @@ class JiraSettings:
         max_result_window: Data Center: results a ``/search`` can reach (``startAt + maxResults``); past
             it Jira with OpenSearch answers 500 "Search limit exceeded ... search platform limit of
             10,000" (``jira.search.platform.max.result.window``).
+        bulk_fetch_max_efficient: Cloud ``issue/bulkfetch`` issues per request when the request is shaped
+            to be served efficiently (else 100).
         render_cache_size: Rendered issue payloads kept (one per issue and fields selection); the
             cache is emptied when full and whenever the site changes. 30,000 covers a 20,000-issue
             export twice over and stays under ~100 MB.
@@ -242,6 +244,7 @@ class JiraSettings:
     max_results_ids_only: int = 5000
     default_max_results: int = 50
     max_result_window: int = 10_000
+    bulk_fetch_max_efficient: int = 1000
     render_cache_size: int = 30_000
 
 

@@ -1,0 +1,40 @@
+"""The shared Jira rate limit: slots taken a few per round trip to Prefect, never past the limit's burst."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from atlasflow.blocks.credentials import JIRA_RATE_LIMIT, RATE_LIMIT_BATCH, _RateLimiter
+
+
+@pytest.fixture
+def limit() -> Iterator[None]:
+    yield
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
+
+
+def active_slots() -> int:
+    with get_client(sync_client=True) as client:
+        return int(client.read_global_concurrency_limit_by_name(JIRA_RATE_LIMIT).active_slots)
+
+
+def test_slots_are_taken_a_batch_per_round_trip(limit: None) -> None:
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(JIRA_RATE_LIMIT, limit=50, slot_decay_per_second=0.01)
+    limiter = _RateLimiter(JIRA_RATE_LIMIT)
+    for _ in range(RATE_LIMIT_BATCH + 2):  # two batches: every request has a slot of its own
+        limiter()
+    assert active_slots() == 2 * RATE_LIMIT_BATCH
+
+
+def test_a_batch_is_never_larger_than_the_limit(limit: None) -> None:
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(JIRA_RATE_LIMIT, limit=2, slot_decay_per_second=0.01)
+    limiter = _RateLimiter(JIRA_RATE_LIMIT)
+    limiter()
+    limiter()
+    assert active_slots() == 2
