@@ -6,7 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_export.py", "bench_excel.py", "bench_changes.py", "bench_confluence_tables.py"]
+BENCHES = [
+    "bench_export.py",
+    "bench_excel.py",
+    "bench_changes.py",
+    "bench_confluence_tables.py",
+    "bench_start_latency.py",
+]
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,62 @@ def test_an_unreachable_server_is_one_line(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"atlasflow {command[0]}: server not reachable at http://127.0.0.1:9/api, is it running?")
     assert "\n" not in err and "Traceback" not in err
+
+
+def test_flow_modules_import_no_heavy_library_they_do_not_need_at_once() -> None:
+    """Every deployed run imports its flow module first: pandas (seconds) only where a file is read."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, atlasflow.flows.pipeline, atlasflow.flows.job_inbox, atlasflow.flows.jira_maintenance;"
+        "print(sorted(m for m in ('pandas', 'openpyxl', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def page_parameters() -> list[tuple[Any, str]]:
+    from atlasflow.flows.confluence_table_sync import confluence_table_sync, read_confluence_table
+    from atlasflow.flows.job_inbox import run_job_inbox
+    from atlasflow.flows.pipeline import pipeline
+    from atlasflow.flows.report_results import report_results
+
+    return [
+        (read_confluence_table, "page_id"),
+        (confluence_table_sync, "page_id"),
+        (run_job_inbox, "page_id"),
+        (report_results, "confluence_page_id"),
+        (pipeline, "page_id"),
+        (pipeline, "report_page_id"),
+    ]
+
+
+@pytest.mark.parametrize("value", [557058, "557058"])
+def test_every_page_id_parameter_accepts_a_number_or_text(value: int | str) -> None:
+    """What ``prefect deployment run … --param page_id=557058`` checks before it creates the run."""
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools.validation import validate
+
+    for flow, name in page_parameters():
+        schema = parameter_schema(flow.fn).model_dump_for_openapi()
+        validate({name: value}, {**schema, "required": []}, raise_on_error=True)
+
+
+def test_every_flow_validates_its_parameters() -> None:
+    """Prefect builds a model of the flow function's parameters on every run; it must resolve every type."""
+    from prefect.exceptions import ParameterTypeError
+
+    from atlasflow.flows import jira_maintenance, shell_job
+    from atlasflow.flows.jira_export import jira_export
+
+    flows = [f for f, _ in page_parameters()] + [
+        jira_export,
+        jira_maintenance.jira_permissions_check,
+        jira_maintenance.jira_bulk_update,
+        jira_maintenance.jira_delete_issues,
+        shell_job.shell_job,
+    ]
+    for flow in flows:
+        with contextlib.suppress(ParameterTypeError):  # a required parameter missing: the model was built
+            flow.validate_parameters({})

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.objects import Artifact
 from prefect.variables import Variable
 
 from atlasflow.flows.common import NOTIFY_VARIABLE
 from atlasflow.flows.confluence_table_sync import confluence_table_sync, read_confluence_table
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import COLUMNS, run_job_inbox
+from atlasflow.flows.pipeline import pipeline
 from atlasflow.flows.report_results import report_results
 from atlasflow.formats.confluence_tables import read_table
 from atlasflow.sandbox.app import Sandbox
-from atlasflow.sandbox.confluence import JOB_INBOX_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
+from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
 
 
 def empty_inbox(sb: Sandbox) -> str:
@@ -69,6 +75,12 @@ def test_a_day_posts_only_for_exports_failures_and_reports(cloud_site: Sandbox, 
     assert "workbook" not in summary.lower().split(".xlsx")[-1]  # the link artifact is not appended
     for text in (export_ok, export_bad, digest, *(r["Summary"] for r in rows.values())):
         assert "None" not in text and "{'" not in text and "['" not in text
+    artifacts = run_artifacts(ok.state_details.flow_run_id)
+    assert [a.data for a in artifacts if a.type == "progress"] == [100.0]  # the bar moved per level, to the end
+    table = next(a.data for a in artifacts if a.key == "jira-export-summary")
+    summary_rows = json.loads(table) if isinstance(table, str) else table
+    by_level = next(r["value"] for r in summary_rows if r["figure"] == "by level")
+    assert by_level.startswith("0: 1, 1: ")
 
 
 def test_an_inbox_posts_when_it_rejects_a_new_request_only(dc_site: Sandbox) -> None:
@@ -105,3 +117,54 @@ def test_policy_always_posts_every_run_but_still_once_per_report(cloud_site: San
     report_results(confluence_page_id=JOB_RESULTS_ID, watermark_variable=f"wm_{uuid.uuid4().hex[:8]}", settle_seconds=0)
     posts = texts(cloud_site)
     assert len(posts) == 2 and "run-job-inbox" in posts[0] and posts[1].startswith("atlasflow report")
+
+
+def run_artifacts(flow_run_id: Any) -> list[Artifact]:
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+
+
+def test_a_failed_run_says_why_in_one_line_and_pickles_nothing(
+    cloud_site: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = jira_export(root_tickets=["DEMO-99999"], output_dir=str(tmp_path), return_state=True)
+
+    assert state.is_failed()
+    assert state.message and state.message.startswith("Jira answered 400 to GET ")
+    assert "DEMO-99999" in state.message and "\n" not in state.message
+    assert "encountered an exception" not in state.message
+    assert not [r for r in caplog.records if r.exc_info], "an expected error is logged without a traceback"
+    assert [a.type for a in run_artifacts(state.state_details.flow_run_id) if a.type == "result"] == []
+    post = cloud_site.mattermost.posts[-1].text
+    assert "Reason: Jira answered 400" in post
+
+
+def test_a_bug_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    state = read_confluence_table(page_id=TEAM_ROSTER_ID, confluence_block="no-such-block", return_state=True)
+    assert state.is_failed()
+    assert any(r.exc_info for r in caplog.records)  # not an API's answer: the stack is kept
+
+
+def test_the_pipeline_summarises_its_steps_and_its_timeouts_need_no_warning(
+    cloud_site: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = pipeline(
+        page_id=int(EXPORT_SUMMARY_ID),
+        table="Exported tickets",
+        columns=["Summary", "Status"],
+        report_page_id=JOB_RESULTS_ID,
+        root_tickets=["DEMO-1"],
+        output_dir=str(tmp_path),
+        report_watermark_variable=f"wm_{uuid.uuid4().hex[:8]}",
+        return_state=True,
+    )
+
+    assert state.is_completed(), state.message
+    assert not [r for r in caplog.records if "worker thread" in r.getMessage()]
+    summaries = [a.description for a in run_artifacts(state.state_details.flow_run_id) if a.key == "pipeline-summary"]
+    assert summaries and summaries[0].startswith("export completed (") and "table-sync completed (" in summaries[0]
+    posts = texts(cloud_site)
+    assert not any("atlasflow atlasflow-pipeline:" in p for p in posts)  # its steps posted their own ends
+    assert any("atlasflow jira-export: Completed" in p for p in posts)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
+from uuid import UUID
 
 from prefect import Flow, Task, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.blocks.core import Block
 from prefect.blocks.notifications import NotificationBlock
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import FlowRun, State, TaskRun
 from prefect.events import emit_event
 from prefect.settings import PREFECT_RESULTS_PERSIST_BY_DEFAULT, PREFECT_UI_URL
+from prefect.states import Failed
 from prefect.utilities.annotations import quote
 from prefect.variables import Variable
 from pydantic import SecretStr
@@ -57,6 +61,71 @@ UNREPORTED_WHEN_COMPLETED = ["run-job-inbox"]
 #: automation expects it, so a heartbeat racing the final state never makes a finished run look silent.
 ENDED_EVENT = "atlasflow.flow-run.ended"
 STATE_ICONS = {"COMPLETED": "✅", "FAILED": "❌", "CRASHED": "💥", "CANCELLED": "⛔", "TIMEDOUT": "⏱️"}
+
+
+#: Built-in errors that atlasflow raises on purpose with a clear message (when raised in its own code).
+_DELIBERATE = (ValueError, LookupError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+#: ... but never these, which are bugs wherever they come from.
+_BUGS = (KeyError, IndexError, UnicodeError, AttributeError, TypeError)
+
+
+def is_expected(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error atlasflow reports on purpose (an API's refusal, a bad parameter, a missing
+    file): its message is the whole story. Anything else is a bug and keeps its traceback."""
+    if isinstance(exc, _BUGS):
+        return False
+    if type(exc).__module__.startswith("atlasflow."):
+        return True
+    if not isinstance(exc, _DELIBERATE) or exc.__traceback__ is None:
+        return False
+    frame = exc.__traceback__
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    return f"{os.sep}atlasflow{os.sep}" in frame.tb_frame.f_code.co_filename
+
+
+def reason(exc: BaseException) -> str:
+    """The one-line reason of an expected failure, as the API or atlasflow worded it."""
+    return " ".join(str(exc).split())[:2000] or type(exc).__name__
+
+
+class _NoTracebackForExpected(logging.Filter):
+    """Drops the traceback Prefect logs with a failed task or flow when the error is an expected one: the
+    log line keeps the reason, a failed run's page shows it without 60 lines of Prefect's stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and is_expected(record.exc_info[1]):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _NoTracebackForExpected) for f in _logger.filters):
+        _logger.addFilter(_NoTracebackForExpected())
+
+
+def one_line_failures(fn: Callable[P, R]) -> Callable[P, R]:
+    """Flow function decorator (under ``@flow``): an expected error ends the run ``Failed`` with its one-line
+    reason as the state message (not "Flow run encountered an exception: …"); other errors are raised as
+    they are.
+
+    The flow function's annotations are resolved here, in its own module: Prefect validates parameters
+    against the wrapper, which lives in this module and could not resolve the flow module's names.
+    """
+    fn.__annotations__ = get_type_hints(fn, include_extras=True)
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if not is_expected(exc):
+                raise
+            return cast(R, Failed(message=reason(exc), data=exc))
+
+    return run
 
 
 def transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -112,6 +181,17 @@ def remote_task(timeout_seconds: int, retry_delay_seconds: int = 5) -> Callable[
         cache_policy=NONE,
         timeout_seconds=timeout_seconds,
     )
+
+
+class Progress:
+    """A progress artifact of the current run, shown (as a bar with a line of text) on its page in the UI."""
+
+    def __init__(self, description: str) -> None:
+        self.id = cast(UUID, create_progress_artifact(0.0, description=description))  # sync in a sync flow
+
+    def update(self, percent: float, description: str) -> None:
+        """Move the bar to ``percent`` (0–100) and say where the job is."""
+        update_progress_artifact(self.id, min(100.0, max(0.0, percent)), description=description)
 
 
 def notifier_reference() -> str | None:

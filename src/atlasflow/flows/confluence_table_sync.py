@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
 from atlasflow.files import input_file
-from atlasflow.flows.common import PageId, job_hooks, opaque, page_key, remote_task, table_ref
+from atlasflow.flows.common import PageId, job_hooks, one_line_failures, opaque, page_key, remote_task, table_ref
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 from atlasflow.formats.sources import FormulaMode, read_rows
 
@@ -46,6 +46,7 @@ def changed_nothing(result: dict[str, Any]) -> bool:
 
 
 @flow(name="confluence-table-sync", **job_hooks(did_nothing=changed_nothing))
+@one_line_failures
 def confluence_table_sync(
     page_id: PageId,
     table: int | str,
@@ -131,6 +132,7 @@ def fetch_page(client: ConfluenceClient, page_id: str) -> Page:
 
 
 @flow(name="read-confluence-table", **job_hooks())
+@one_line_failures
 def read_confluence_table(
     page_id: PageId, table: int | str = 0, confluence_block: str = "confluence"
 ) -> list[dict[str, str]]:

@@ -19,12 +19,12 @@ from prefect.cache_policies import NONE
 from atlasflow.blocks import jira_client
 from atlasflow.export.tree import Node, TreeWalker
 from atlasflow.files import input_file, output_directory, reports_root
-from atlasflow.flows.common import PageId, job_hooks, opaque, page_key, remote_task
+from atlasflow.flows.common import PageId, Progress, job_hooks, one_line_failures, opaque, page_key, remote_task
 from atlasflow.flows.delivery import DeliveryReport, Destinations, Parcel, deliver
 from atlasflow.flows.snapshots import SnapshotStore, build_snapshot, scope_id
 from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
 from atlasflow.formats.excel import read_export_rows, write_export_workbook
-from atlasflow.formats.messages import figure_text, inert, label
+from atlasflow.formats.messages import figure_text, inert, is_empty, label
 from atlasflow.formats.records import ExportRow
 
 
@@ -89,8 +89,14 @@ def compare(
     return snapshot, diff_snapshots(old, snapshot), None
 
 
-def walk(walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool) -> list[Node]:
-    """The roots and, when ``follow``, every level below them down to ``max_depth``, one search per level."""
+def walk(
+    walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool, progress: Progress
+) -> list[Node]:
+    """The roots and, when ``follow``, every level below them down to ``max_depth``, one search per level.
+
+    The progress bar moves with each level: toward 80% by the share of ``max_depth`` done, or, without a
+    depth limit, half of what is left per level (the depth of a tree is not known before it is walked).
+    """
     logger = get_run_logger()
     nodes = list(roots)
     seen = {n.key for n in nodes}
@@ -100,6 +106,8 @@ def walk(walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: b
         level += 1
         frontier = fetch_level(walker, opaque(frontier), opaque(seen))
         nodes.extend(frontier)
+        share = level / max_depth if max_depth else 1 - 0.5**level
+        progress.update(10 + 70 * share, f"level {level}: {len(frontier)} issue(s), {len(nodes)} in all")
         logger.info(
             "level %d: %d issue(s), %d in all, %d requests so far",
             level,
@@ -135,6 +143,7 @@ def write_workbook(
 
 
 @flow(name="jira-export", log_prints=False, **job_hooks())
+@one_line_failures
 def jira_export(
     root_tickets: list[str] | None = None,
     project_key: str | None = None,
@@ -160,14 +169,14 @@ def jira_export(
         jql: Any JQL; issues whose parent is not in the result are roots, and what lies below them is
             followed too.
         fields: Extra columns: field ids or display names (custom fields by name work).
-        max_depth: Levels below the roots to follow; ``None`` = all.
+        max_depth: Levels below the roots to follow; empty = all.
         include_links: Follow issue links as well as the hierarchy.
         output_dir: A folder inside the reports folder (:mod:`atlasflow.files`) to keep the workbook in.
             Default: the reports folder itself when the workbook is delivered nowhere else; when it is
             delivered, no local copy is kept unless this is given.
         jira_block: Name of a saved ``JiraCredentials`` block.
         compare_to: What the "Changes" sheet compares with: ``"previous"`` (the last export of the same
-            scope), the path of an earlier export workbook inside the reports folder, or ``None`` for no
+            scope), the path of an earlier export workbook inside the reports folder, or empty for no
             "Changes" sheet.
         snapshot_block: A Prefect filesystem block (``slug/name``) to keep snapshots in, so that runs on
             other machines see them; default: ``.atlasflow-snapshots`` in ``output_dir`` (or the reports
@@ -200,6 +209,7 @@ def jira_export(
     directory = output_directory(output_dir) if output_dir is not None else reports_root()
     if compare_to is not None and compare_to.lower() not in ("previous", "none"):
         input_file(compare_to, "compare_to")  # refused before any Jira request
+    progress = Progress(f"Jira export of {query}")
     client = jira_client(jira_block)
     scratch = tempfile.TemporaryDirectory(prefix="atlasflow-export-")
     try:
@@ -215,7 +225,8 @@ def jira_export(
             walker = TreeWalker(client, extra, include_links=include_links, walk=not project_key)
             roots = fetch_roots(walker, root_tickets, project_key, jql)
             logger.info("level 0: %d issue(s) for %s", len(roots), query)
-            nodes = walk(walker, roots, max_depth, follow=not project_key)
+            progress.update(10, f"level 0: {len(roots)} issue(s) for {query}")
+            nodes = walk(walker, roots, max_depth, follow=not project_key, progress=progress)
             rows = [walker.to_row(n) for n in nodes]
             snapshot, changes, note = compare(
                 opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
@@ -225,6 +236,7 @@ def jira_export(
         path = folder / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
         browse = client.api.base_url + "/browse/"
+        progress.update(85, f"{len(nodes)} issue(s) read; writing the workbook")
         links = write_workbook(opaque(rows), path, columns, query, browse, opaque(changes), note)
         store.save(scope, snapshot)  # only once the workbook is complete
         result: dict[str, Any] = {
@@ -245,6 +257,7 @@ def jira_export(
         scratch.cleanup()
     _publish(result, path.name, report.openable or (path.as_uri() if keep_local else None))
     logger.info("wrote %s (%d issues, %d requests)", path.name, result["issues"], result["requests"])
+    progress.update(100, f"{result['issues']} issue(s) exported")
     report.raise_for_failures()
     return result
 
@@ -270,7 +283,7 @@ def _safe(slug: str) -> str:
 
 def _publish(result: dict[str, Any], name: str, link: str | None) -> None:
     """The summary table and, when the workbook can be opened somewhere, a link to it."""
-    rows = [{"figure": label(k), "value": figure_text(v)} for k, v in result.items() if k != "path"]
+    rows = [{"figure": label(k), "value": figure_text(v)} for k, v in result.items() if k != "path" and not is_empty(v)]
     description = (
         f"Jira export of {result['scope']}: {result['issues']} issues, {result['requests']} requests, "
         f"changes: {result['changes'] or 'not compared'}, {name}"

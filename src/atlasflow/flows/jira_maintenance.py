@@ -31,7 +31,7 @@ from prefect.artifacts import create_table_artifact
 from atlasflow.blocks import jira_client
 from atlasflow.clients.http import AtlassianError, TransientError
 from atlasflow.clients.jira import JiraClient
-from atlasflow.flows.common import job_hooks, remote_task
+from atlasflow.flows.common import job_hooks, one_line_failures, remote_task
 from atlasflow.formats.jira_values import adf_text, is_adf, object_name
 from atlasflow.formats.messages import inert
 
@@ -324,6 +324,7 @@ def apply_deletes(client: JiraClient, plan: DeletePlan, delete_subtasks: bool, p
 
 
 @flow(name="jira-permissions-check", **job_hooks())
+@one_line_failures
 def jira_permissions_check(project_key: str, permissions: list[str], jira_block: str = "jira") -> dict[str, Any]:
     """Check what the configured Jira account may do in a project; fail if a required permission is missing.
 
@@ -371,6 +372,7 @@ def jira_permissions_check(project_key: str, permissions: list[str], jira_block:
 
 
 @flow(name="jira-bulk-update", **job_hooks())
+@one_line_failures
 def jira_bulk_update(
     jql: str,
     fields: dict[str, Any],
@@ -488,6 +490,7 @@ def jira_bulk_update(
 
 
 @flow(name="jira-delete-issues", **job_hooks())
+@one_line_failures
 def jira_delete_issues(
     jql: str,
     confirm_count: int,

@@ -47,7 +47,7 @@ from pydantic import Field as PydanticField
 
 from atlasflow.blocks import ConfluenceCredentials
 from atlasflow.clients.confluence import ConfluenceClient
-from atlasflow.flows.common import PageId, job_hooks, page_key, table_ref, transient_only
+from atlasflow.flows.common import PageId, job_hooks, one_line_failures, page_key, table_ref, transient_only
 from atlasflow.flows.confluence_table_sync import fetch_page
 from atlasflow.flows.inbox_rules import RequestRefused, requestable
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
@@ -300,6 +300,7 @@ def started_nothing(result: dict[str, Any]) -> bool:
 
 
 @flow(name="run-job-inbox", **job_hooks(did_nothing=started_nothing))
+@one_line_failures
 def run_job_inbox(
     page_id: PageId,
     table: int | str = 0,

@@ -10,17 +10,18 @@ failed.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
-from prefect.futures import PrefectFuture
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled, Failed
 
-from atlasflow.flows.common import PageId, job_hooks, page_key
+from atlasflow.flows.common import PageId, job_hooks, one_line_failures, page_key
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.report_results import report_results
@@ -47,6 +48,7 @@ def report_step(**parameters: Any) -> dict[str, Any]:
 
 
 @flow(name="atlasflow-pipeline", **job_hooks(did_nothing=lambda result: True))  # its steps post their own ends
+@one_line_failures
 def pipeline(
     page_id: PageId,
     report_page_id: PageId,
@@ -77,7 +79,7 @@ def pipeline(
         project_key: Export scope: a whole project.
         jql: Export scope: any JQL.
         fields: Extra export columns (ids or display names).
-        max_depth: Levels below the roots to follow; ``None`` = all.
+        max_depth: Levels below the roots to follow; empty = all.
         include_links: Follow issue links as well as the hierarchy.
         output_dir: Where the workbook goes (a directory the worker can write).
         table: The table receiving the issues: index on the page or the heading above it.
@@ -85,7 +87,7 @@ def pipeline(
         sheet: Workbook sheet to sync.
         columns: Only write these columns (default: every workbook column the table has).
         report_table: The results table: index or heading.
-        notifier_block: Notification block for the report digest; ``None`` posts none.
+        notifier_block: Notification block for the report digest; empty posts none.
         report_settle_seconds: The report's ``settle_seconds``; 0 so that this pipeline's own export and
             sync, which ended just before, are in it.
         report_watermark_variable: The report's watermark: the same as the hourly report's when both write
@@ -97,41 +99,55 @@ def pipeline(
         The three steps' results by step name; the run ends Failed when a step did not complete.
     """
     page_id, report_page_id = page_key(page_id), page_key(report_page_id)
-    export = export_step.submit(
-        root_tickets=root_tickets,
-        project_key=project_key,
-        jql=jql,
-        fields=fields,
-        max_depth=max_depth,
-        include_links=include_links,
-        output_dir=output_dir,
-        jira_block=jira_block,
+    # The steps are called, not submitted: each runs in this flow's thread, where the jobs' task timeouts
+    # can interrupt blocking calls (in a task runner's worker thread Prefect cannot, and warns).
+    export: State[Any] = cast(
+        State,
+        export_step(
+            return_state=True,
+            root_tickets=root_tickets,
+            project_key=project_key,
+            jql=jql,
+            fields=fields,
+            max_depth=max_depth,
+            include_links=include_links,
+            output_dir=output_dir,
+            jira_block=jira_block,
+        ),
     )
-    sync = sync_step.submit(
-        export,
-        page_id=page_id,
-        table=table,
-        key_column=key_column,
-        sheet=sheet,
-        columns=columns,
-        confluence_block=confluence_block,
+    sync: State[Any] = cast(
+        State,
+        sync_step(
+            export,
+            return_state=True,
+            page_id=page_id,
+            table=table,
+            key_column=key_column,
+            sheet=sheet,
+            columns=columns,
+            confluence_block=confluence_block,
+        ),
     )
-    report = report_step.submit(
-        confluence_page_id=report_page_id,
-        table=report_table,
-        notifier_block=notifier_block,
-        confluence_block=confluence_block,
-        settle_seconds=report_settle_seconds,
-        watermark_variable=report_watermark_variable,
-        wait_for=[sync],
+    report: State[Any] = cast(
+        State,
+        report_step(
+            return_state=True,
+            confluence_page_id=report_page_id,
+            table=report_table,
+            notifier_block=notifier_block,
+            confluence_block=confluence_block,
+            settle_seconds=report_settle_seconds,
+            watermark_variable=report_watermark_variable,
+            wait_for=[sync],
+        ),
     )
     return conclude({"export": (export, []), "table-sync": (sync, ["export"]), "report": (report, ["table-sync"])})
 
 
-def conclude(steps: dict[str, tuple[PrefectFuture[Any], list[str]]]) -> dict[str, Any] | State[Any]:
-    """Wait for every step; give the never-run ones a final NotRunnable state; the results, or Failed.
+def conclude(steps: dict[str, tuple[State[Any], list[str]]]) -> dict[str, Any] | State[Any]:
+    """Give the never-run steps a final NotRunnable state; the results, or Failed.
 
-    ``steps`` maps a step name to its future and the names of its upstream steps, in dependency order.
+    ``steps`` maps a step name to its final state and the names of its upstream steps, in dependency order.
     A step whose upstream did not complete is left by Prefect in ``Pending``/``NotReady``; it is given
     ``Cancelled``/``NotRunnable`` with a message naming the upstream, so nothing is left looking as if it
     might still run.
@@ -139,9 +155,7 @@ def conclude(steps: dict[str, tuple[PrefectFuture[Any], list[str]]]) -> dict[str
     logger = get_run_logger()
     outcome: dict[str, str] = {}
     results: dict[str, Any] = {}
-    for name, (future, upstreams) in steps.items():
-        future.wait()
-        state = future.state
+    for name, (state, upstreams) in steps.items():
         if state.is_completed():
             outcome[name] = "completed"
             results[name] = state.result()
@@ -149,7 +163,7 @@ def conclude(steps: dict[str, tuple[PrefectFuture[Any], list[str]]]) -> dict[str
         blocked = [u for u in upstreams if outcome.get(u) != "completed"]
         if blocked and not state.is_final():
             reason = f"skipped because upstream {blocked[0]} {outcome[blocked[0]]}"
-            _set_task_state(future, Cancelled(name=NOT_RUNNABLE, message=reason))
+            _set_task_state(state, Cancelled(name=NOT_RUNNABLE, message=reason))
             outcome[name] = "was not run"
             logger.warning("step %s %s", name, reason)
         else:
@@ -162,7 +176,7 @@ def conclude(steps: dict[str, tuple[PrefectFuture[Any], list[str]]]) -> dict[str
         logger.info("%s", summary)
         return results
     first = next(name for name, verdict in outcome.items() if verdict != "completed")
-    return Failed(message=f"step {first} {outcome[first]}: {steps[first][0].state.message}; {summary}")
+    return Failed(message=f"step {first} {outcome[first]}: {steps[first][0].message}; {summary}")
 
 
 def _figures(result: Any) -> str:
@@ -178,6 +192,17 @@ def _figures(result: Any) -> str:
     return ""
 
 
-def _set_task_state(future: PrefectFuture[Any], state: State[Any]) -> None:
+def _set_task_state(step: State[Any], state: State[Any], wait_seconds: float = 30.0) -> None:
+    """Set a step's task run state; the server records a task run from its events, so a step that never
+    ran may not be there yet: wait for it (a few hundred milliseconds, usually)."""
+    assert step.state_details.task_run_id is not None
+    deadline = time.monotonic() + wait_seconds
     with get_client(sync_client=True) as client:
-        client.set_task_run_state(future.task_run_id, state, force=True)
+        while True:
+            try:
+                client.set_task_run_state(step.state_details.task_run_id, state, force=True)
+                return
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code != 404 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)

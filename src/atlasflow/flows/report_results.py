@@ -37,13 +37,14 @@ from atlasflow.flows.common import (
     PageId,
     job_hooks,
     notify_policy,
+    one_line_failures,
     opaque,
     page_key,
     post,
     remote_task,
     table_ref,
 )
-from atlasflow.formats.confluence_tables import MergeResult, merge_rows
+from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 from atlasflow.formats.messages import fit_post, inert
 
 RESULT_COLUMNS = ["Run ID", "Job", "State", "Started", "Duration", "Summary"]
@@ -152,6 +153,37 @@ def write_rows(
     return outcome.result, outcome.page
 
 
+@remote_task(timeout_seconds=600)
+def archive_oldest(
+    client: ConfluenceClient, page_id: str, table: int | str, archive_page_id: str, max_rows: int
+) -> int:
+    """Move the oldest rows beyond ``max_rows`` from the results table into the archive page's table.
+
+    The rows are upserted into the archive first (by run id: a retry after a crash adds nothing twice),
+    then deleted from the results table; each write is re-read and re-merged after a concurrent edit.
+    Returns how many rows were moved.
+    """
+    rows = [r for r in read_table(client.get_page(page_id).body, table).rows if r.get("Run ID")]
+    oldest = rows[: max(0, len(rows) - max_rows)]  # rows are appended as runs end: the first are the oldest
+    if not oldest:
+        return 0
+    moved = {r["Run ID"] for r in oldest}
+
+    def into_archive(page: Page) -> tuple[str | None, MergeResult]:
+        merged = merge_rows(page.body, table, "Run ID", oldest, columns=RESULT_COLUMNS)
+        return (merged.storage if merged.changed else None), merged
+
+    def out_of_results(page: Page) -> tuple[str | None, MergeResult]:
+        keep = [{"Run ID": r["Run ID"]} for r in read_table(page.body, table).rows if r.get("Run ID")]
+        keep = [r for r in keep if r["Run ID"] not in moved]
+        merged = merge_rows(page.body, table, "Run ID", keep, columns=["Run ID"], delete_missing=True)
+        return (merged.storage if merged.changed else None), merged
+
+    client.edit_page(archive_page_id, into_archive, message="atlasflow results archive")
+    client.edit_page(page_id, out_of_results, message="atlasflow results report: older rows archived")
+    return len(oldest)
+
+
 def digest(rows: list[dict[str, Any]], since: datetime | None) -> tuple[str, str]:
     counts: dict[str, int] = {}
     for row in rows:
@@ -189,6 +221,7 @@ def post_digest(notifier_block: str | None, subject: str, body: str) -> bool:
 
 
 @flow(name="report-results", **job_hooks(completed_post=False))
+@one_line_failures
 def report_results(
     confluence_page_id: PageId,
     table: int | str = "Results",
@@ -196,6 +229,8 @@ def report_results(
     confluence_block: str = "confluence",
     watermark_variable: str = "atlasflow_report_watermark",
     settle_seconds: float = 30.0,
+    max_rows: int | None = None,
+    archive_page_id: PageId | None = None,
 ) -> dict[str, Any]:
     """Write every atlasflow job run finished since the last report into a results table, once each.
 
@@ -203,37 +238,48 @@ def report_results(
         confluence_page_id: The page holding the results table.
         table: The table: index on the page or the heading above it.
         notifier_block: Notification block for the digest (``slug/name``, or a Mattermost webhook block name);
-            ``None`` posts no digest.
+            empty posts no digest.
         confluence_block: Name of a saved ``ConfluenceCredentials`` block.
         watermark_variable: Prefect Variable holding the end time of the last reported window.
         settle_seconds: Runs ending in the last few seconds wait for the next report, so a run whose final
             state is still being written is not skipped.
+        max_rows: Keep at most this many rows in the results table: the oldest beyond it move to the table
+            of the same name on ``archive_page_id`` (a page with the same columns). Empty = no limit.
+        archive_page_id: The archive page (required with ``max_rows``).
 
     Returns:
-        The window reported, the number of runs, rows added and updated, and whether a digest was posted.
+        The window reported, the number of runs, rows added, updated and archived, and whether a digest
+        was posted.
         The digest is the report's one post (its completion is not posted separately); it follows the
         notification policy (``atlasflow_notify``): with ``changes`` only a report that wrote rows posts.
     """
     logger = get_run_logger()
     confluence_page_id = page_key(confluence_page_id)
+    if (max_rows is None) != (archive_page_id is None) or (max_rows is not None and max_rows < 1):
+        raise ValueError("max_rows (at least 1) and archive_page_id go together: give both or neither")
     since = read_watermark(watermark_variable)
     until = datetime.now(UTC) - timedelta(seconds=settle_seconds)
     rows = finished_runs(since, until)
     logger.info("%d finished run(s) since %s", len(rows), since or "the beginning")
-    added = updated = 0
+    added = updated = archived = 0
     if rows:
         client = confluence_client(confluence_block)
         try:
             merged, page = write_rows(client, confluence_page_id, table_ref(table), opaque(rows))
+            if max_rows is not None and archive_page_id is not None:
+                archived = archive_oldest(
+                    client, confluence_page_id, table_ref(table), page_key(archive_page_id), max_rows
+                )
         finally:
             client.close()
         added, updated = len(merged.added), len(merged.updated)
         logger.info(
-            "page %s version %d: %d row(s) added, %d updated",
+            "page %s version %d: %d row(s) added, %d updated, %d older moved to the archive",
             confluence_page_id,
             page.version,
             added,
             updated,
+            archived,
         )
     wanted = digest_wanted(notify_policy(list(runtime.flow_run.tags)), rows)
     posted = post_digest(notifier_block, *digest(rows, since)) if wanted else False
@@ -244,5 +290,6 @@ def report_results(
         "runs": len(rows),
         "added": added,
         "updated": updated,
+        "archived": archived,
         "digest_posted": posted,
     }

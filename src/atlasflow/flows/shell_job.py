@@ -22,7 +22,7 @@ from prefect.states import Failed
 from prefect_shell import ShellOperation
 from prefect_shell.commands import ShellProcess
 
-from atlasflow.flows.common import job_hooks
+from atlasflow.flows.common import job_hooks, one_line_failures
 
 #: Lines of output a run returns (and shows in its artifact).
 TAIL_LINES = 20
@@ -110,6 +110,7 @@ def run_command(command: str, cwd: str | None, env: dict[str, str], timeout_seco
 
 
 @flow(name="shell-job", **job_hooks())
+@one_line_failures
 def shell_job(
     command: str,
     cwd: str | None = None,
