@@ -18,9 +18,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-
 FormulaMode = Literal["refuse", "cached"]
 #: Formula cells named in one error at most.
 SHOWN_CELLS = 10
@@ -72,6 +69,8 @@ def _csv_rows(path: Path, encoding: str) -> list[dict[str, Any]]:
 
 
 def _workbook_rows(path: Path, sheet: str | None, formulas: FormulaMode) -> list[dict[str, Any]]:
+    from openpyxl import load_workbook  # here: every flow-run process imports this module, few read a file
+
     book = load_workbook(path, read_only=True, data_only=False)
     try:
         if sheet is not None and sheet not in book.sheetnames:
@@ -109,6 +108,8 @@ def _workbook_rows(path: Path, sheet: str | None, formulas: FormulaMode) -> list
 
 
 def _cached_values(path: Path, sheet: str) -> list[list[Any]]:
+    from openpyxl import load_workbook
+
     book = load_workbook(path, read_only=True, data_only=True)
     try:
         return [[c.value for c in row] for row in book[sheet].iter_rows()]
@@ -117,6 +118,8 @@ def _cached_values(path: Path, sheet: str) -> list[list[Any]]:
 
 
 def _formula_error(path: Path, sheet: str, cells: list[tuple[int, int]], why: str) -> SourceError:
+    from openpyxl.utils import get_column_letter
+
     refs = [f"{get_column_letter(c + 1)}{r + 1}" for r, c in cells[:SHOWN_CELLS]]
     more = f" and {len(cells) - SHOWN_CELLS} more" if len(cells) > SHOWN_CELLS else ""
     what = "is a formula" if len(cells) == 1 else "are formulas"
