@@ -6,7 +6,9 @@ Shown here:
 * priorities: with the pool limit at 1, runs waiting on ``high`` start before runs queued earlier on ``low``;
 * the pool limit: no two runs ever overlap (recorded by the flows themselves, and by the server);
 * crashed runs: a run whose worker machine dies (worker and flow-run process killed) is marked Crashed by
-  the heartbeat automation ``atlasflow setup`` creates, and a rerun of it on a new worker succeeds;
+  the heartbeat automation ``atlasflow setup`` creates, and a rerun of it on a new worker succeeds; a
+  completed run whose last heartbeat is stamped after its final state is never touched (its end event),
+  while a control run without the end event is fired on;
 * events: a deployment with the production ``prefect.yaml``'s trigger runs when another one completes;
 * the real ``prefect.yaml``: every deployment deploys (entrypoints import, queues exist) with its schedules
   and trigger, and ``atlasflow setup`` run again changes nothing.
@@ -32,6 +34,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,7 +45,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
-from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter, EventResourceFilter
 from prefect.states import Scheduled
 
 from atlasflow.deployments.setup import POOL, QUEUES, ensure_crash_detection, ensure_pool
@@ -369,13 +372,21 @@ def heartbeat_seen(run_id: UUID) -> bool:
         return bool(client.read_events(filter=events, limit=1).events)
 
 
-def test_run_of_a_lost_worker_ends_crashed_and_reruns(deployed: Topology) -> None:
+@pytest.mark.timeout(600)
+def test_crash_detection_marks_a_lost_run_and_never_a_completed_one(deployed: Topology) -> None:
+    """A run whose worker machine is lost ends Crashed and reruns; in the same automation window, a completed
+    run whose last heartbeat was stamped after its final state is left alone thanks to atlasflow's end event,
+    while the control run (the same late heartbeat, no end event) shows the window would have fired."""
     with get_client(sync_client=True) as client:
         ensure_pool(client, 3)  # the lost run holds its slot until it is marked: let the others go on
     one_worker(deployed, "worker-2")
     marker = deployed.records / "victim.marker"
     victim = start("topo-sleeper/victim", label="V", seconds=1, crash_marker=str(marker))
-    record = wait_until(lambda: deployed.record("V"), 120, "the victim run to start")
+    protected, control = start("topo-finisher/protected"), start("topo-finisher-unprotected/unprotected")
+    record = wait_until(lambda: deployed.record("V"), 180, "the victim run to start")
+    for run in (protected, control):
+        done = wait_until(lambda run_id=run.id: final(run_id), 180, "the finisher runs")
+        assert done.state_type == StateType.COMPLETED, done.state
     wait_until(lambda: heartbeat_seen(victim.id), 60, "the victim's first heartbeat at the server")
 
     # The worker machine is lost: the worker, and the flow-run process (which has a session of its own).
@@ -389,6 +400,13 @@ def test_run_of_a_lost_worker_ends_crashed_and_reruns(deployed: Topology) -> Non
     assert crashed.state_type == StateType.CRASHED, crashed.state
     assert crashed.state and "No heartbeat" in (crashed.state.message or "")
     print(f"marked Crashed {time.monotonic() - killed:.0f} s after the kill")
+    fired = wait_until(lambda: crash_actions(control.id), 90, "the control's misfire")
+    assert "prefect.automation.action.triggered" in fired
+    ended = read_run(protected.id).end_time
+    assert ended is not None
+    time.sleep(max(0.0, (ended - datetime.now(UTC)).total_seconds() + CRASH_AFTER_SECONDS + 15))
+    assert crash_actions(protected.id) == []  # its silent window has passed, untouched
+    assert read_run(protected.id).state_type == read_run(control.id).state_type == StateType.COMPLETED
 
     # A rerun (the UI's Retry: the same run scheduled again) succeeds on the new worker.
     with get_client(sync_client=True) as client:
@@ -397,6 +415,16 @@ def test_run_of_a_lost_worker_ends_crashed_and_reruns(deployed: Topology) -> Non
     assert rerun.state_type == StateType.COMPLETED, rerun.state
     assert rerun.run_count >= 2
     assert "end" in (deployed.record("V") or {})
+
+
+def crash_actions(run_id: UUID) -> list[str]:
+    """The crashed-run automation's actions aimed at a run (``prefect.automation.action.*`` events)."""
+    events = EventFilter(
+        event=EventNameFilter(prefix=["prefect.automation.action."]),
+        related=EventRelatedFilter(id=[f"prefect.flow-run.{run_id}"]),
+    )
+    with get_client(sync_client=True) as client:
+        return [e.event for e in client.read_events(filter=events, limit=50).events]
 
 
 def test_deployment_trigger_runs_downstream_when_upstream_completes(deployed: Topology) -> None:

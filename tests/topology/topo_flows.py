@@ -6,9 +6,13 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from prefect import flow
+from prefect.events import emit_event
 from prefect.runtime import flow_run
+
+from atlasflow.flows.common import mark_ended
 
 
 @flow(name="topo-sleeper")
@@ -36,6 +40,27 @@ def _write(path: Path, data: dict[str, object]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
+
+
+def late_heartbeat(flow: Any, run: Any, state: Any) -> None:
+    """A heartbeat stamped after the run's final state, as a real run's last heartbeat is when it is sent
+    while the final state is being proposed (the race behind crash detection firing for finished runs)."""
+    emit_event(
+        event="prefect.flow-run.heartbeat",
+        resource={"prefect.resource.id": f"prefect.flow-run.{run.id}", "prefect.resource.name": run.name},
+    )
+
+
+@flow(name="topo-finisher", on_completion=[late_heartbeat, mark_ended])
+def finisher() -> str:
+    """Completes; its hooks send the late heartbeat, then atlasflow's end event (as every job's hooks do)."""
+    return "done"
+
+
+@flow(name="topo-finisher-unprotected", on_completion=[late_heartbeat])
+def finisher_unprotected() -> str:
+    """The control: the same late heartbeat and no end event, as a flow without atlasflow's hooks."""
+    return "done"
 
 
 @flow(name="topo-upstream")
