@@ -32,7 +32,7 @@ from atlasflow.blocks import jira_client
 from atlasflow.clients.http import AtlassianError, TransientError
 from atlasflow.clients.jira import JiraClient
 from atlasflow.flows.common import job_hooks, one_line_failures, remote_task
-from atlasflow.formats.jira_values import adf_text, is_adf, object_name
+from atlasflow.formats.jira_values import name_of
 from atlasflow.formats.messages import inert
 
 #: At most this many rows go into one table artifact (the result still counts every issue).
@@ -618,10 +618,7 @@ def display(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(display(v) for v in value) if value else "(empty)"
     if isinstance(value, dict):
-        if is_adf(value):
-            return adf_text(value).strip()
-        name = object_name(value)
-        return name if name is not None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return name_of(value).strip() or "(empty)"
     return str(value)
 
 
