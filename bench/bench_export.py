@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
+import os
 import tempfile
 import time
 import tracemalloc
@@ -212,6 +213,7 @@ def main() -> int:
         Scope(f"tree of {sum(sites[1].levels):,}", "tree", sites[1]),
     ]
     out = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    os.environ["ATLASFLOW_REPORTS_ROOT"] = str(out)  # the flow writes only inside the reports folder
     try:
         return run(args, scopes, out)
     finally:
