@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 # The scaled-out topology under load (PostgreSQL + Redis on this machine): 300 flow runs, ~15 minutes.
 load: $(STAMP)

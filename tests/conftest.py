@@ -60,3 +60,9 @@ def samples() -> Path:
     if not SAMPLES.is_dir():
         pytest.fail(f"reference samples not found at {SAMPLES}")
     return SAMPLES
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long topology tests first: with ``make test``'s two workers one of them starts on those while the
+    other works through the rest, instead of both waiting for them at the end."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/topology/"))

@@ -198,7 +198,7 @@ def test_bulk_update_never_touches_more_than_max_issues(site: Sandbox) -> None:
     assert "16 issues would change, more than max_issues=10" in preview["would_refuse"]
     state = jira_bulk_update("project = OPS", fields, dry_run=False, max_issues=10, return_state=True)
     assert state.is_failed()
-    assert "JobRefused: Nothing was updated: 16 issues would change, more than max_issues=10" in (state.message or "")
+    assert "Nothing was updated: 16 issues would change, more than max_issues=10" in (state.message or "")
     assert writes(site) == [] and snapshot(site) == before
     _, description = artifact(state, "jira-bulk-update-plan")
     assert "refused: 16 issues would change" in description
@@ -241,7 +241,7 @@ def test_bulk_update_without_edit_permission_fails_every_issue(site: Sandbox) ->
 
     assert state.is_failed()
     message = state.message or ""
-    assert "IssuesFailed: 3 of 3 issue updates failed" in message
+    assert "3 of 3 issue updates failed" in message
     for key in ("OPS-5", "OPS-6", "OPS-7"):
         assert f"{key}: 403: You do not have permission to edit issues in this project." in message
     assert len(site.state.log.matching(method="PUT")) == 3  # every issue tried, none written
@@ -306,7 +306,7 @@ def test_delete_dry_run_and_a_wrong_count_delete_nothing(site: Sandbox) -> None:
     # a real run with the wrong count is refused before the first deletion
     state = jira_delete_issues("key in (OPS-5, OPS-6, OPS-7)", confirm_count=2, dry_run=False, return_state=True)
     assert state.is_failed()
-    assert "JobRefused: Nothing was deleted: the JQL matches 3 issue(s) but confirm_count is 2" in (state.message or "")
+    assert "Nothing was deleted: the JQL matches 3 issue(s) but confirm_count is 2" in (state.message or "")
     assert writes(site) == [] and snapshot(site) == before
     preview = jira_delete_issues("key in (OPS-5, OPS-6, OPS-7)", confirm_count=2)
     assert "confirm_count=3" in preview["would_refuse"]

@@ -129,9 +129,13 @@ def test_empty_project_gives_an_empty_workbook(site: Sandbox, tmp_path: Path) ->
 
 
 def test_unauthorised_and_forbidden_fail_fast_and_clearly(site: Sandbox, tmp_path: Path) -> None:
-    JiraCredentials(url=site.jira_url, username="demo@example.com", token="wrong", deployment=site.mode).save(
-        "jira-wrong", overwrite=True
-    )
+    JiraCredentials(
+        url=site.jira_url,
+        username="demo@example.com",
+        token="wrong",
+        deployment=site.mode,
+        gateway_url=site.gateway_url,
+    ).save("jira-wrong", overwrite=True)
     JiraCredentials(url=site.jira_url, username="viewer@example.com", token="viewer-token", deployment=site.mode).save(
         "jira-viewer", overwrite=True
     )

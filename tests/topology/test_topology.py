@@ -469,7 +469,9 @@ def test_production_prefect_yaml_deploys_and_setup_is_idempotent(deployed: Topol
     report = found["report-results/hourly-report"]
     triggers = [a for a in automations if any(getattr(x, "deployment_id", None) == report.id for x in a.actions)]
     assert len(triggers) == 1
-    assert getattr(triggers[0].trigger, "expect", None) == {"prefect.flow-run.Completed"}
+    assert getattr(triggers[0].trigger, "expect", None) == {
+        f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Crashed", "Cancelled", "TimedOut")
+    }
 
     again = deployed.run([sys.executable, "-m", "atlasflow.cli", "setup", "--pool-limit", "1"])
     assert "queue atlasflow/high: priority 1" in again

@@ -349,11 +349,30 @@ class SandboxMiddleware:
         faults = self.state.faults
         status_box: dict[str, Any] = {"status": 0, "fault": None, "user": None}
 
+        def log_once() -> None:
+            """Logged before the last byte leaves: a client that has its answer finds the request logged."""
+            if status_box.get("logged"):
+                return
+            status_box["logged"] = True
+            self.state.log.add(
+                LoggedRequest(
+                    method=scope["method"],
+                    path=path,
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    status=status_box["status"],
+                    fault=status_box["fault"],
+                    user=scope.get("state", {}).get("user"),
+                    at=time.time(),
+                )
+            )
+
         async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
                 if faults.near_limit and self.state.mode == "cloud":
                     message = {**message, "headers": [*message.get("headers", []), (b"x-ratelimit-nearlimit", b"true")]}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                log_once()
             await send(message)
 
         try:
@@ -376,17 +395,7 @@ class SandboxMiddleware:
                 return
             await self.app(scope, receive, logging_send)
         finally:
-            self.state.log.add(
-                LoggedRequest(
-                    method=scope["method"],
-                    path=path,
-                    query=scope.get("query_string", b"").decode("latin-1"),
-                    status=status_box["status"],
-                    fault=status_box["fault"],
-                    user=scope.get("state", {}).get("user"),
-                    at=time.time(),
-                )
-            )
+            log_once()  # dropped connections and errors: no last body message was sent
 
     @staticmethod
     async def _drop(send: Send) -> None:
