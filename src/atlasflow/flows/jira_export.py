@@ -6,6 +6,7 @@ import hashlib
 import re
 import tempfile
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
 
 from atlasflow.blocks import jira_client
 from atlasflow.export.tree import Node, TreeWalker
@@ -231,7 +233,7 @@ def jira_export(
             snapshot, changes, note = compare(
                 opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
             )
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        stamp = _stamp(datetime.now(UTC), flow_run.id)
         folder = directory if keep_local else Path(scratch.name).resolve()
         path = folder / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,6 +277,11 @@ def _parcel(path: Path, slug: str, result: dict[str, Any]) -> Parcel:
 
 def _type_name(node: Node) -> str:
     return str((node.issue.get("fields", {}).get("issuetype") or {}).get("name", "?"))
+
+
+def _stamp(now: datetime, run_id: str | None) -> str:
+    """``20261202-210622.481-1a2b3c4d``: sorts by time, and two runs in one instant still differ."""
+    return f"{now:%Y%m%d-%H%M%S}.{now.microsecond // 1000:03d}-{(run_id or uuid.uuid4().hex)[:8]}"
 
 
 def _safe(slug: str) -> str:
