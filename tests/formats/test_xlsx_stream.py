@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import tempfile
 import zipfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -11,7 +12,6 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from atlasflow.formats import xlsx_stream
 from atlasflow.formats.xlsx_stream import (
     MAX_URL_CHARS,
     STYLE_DATE,
@@ -115,7 +115,7 @@ def test_parts_are_well_formed_typed_and_linked(tmp_path: Path) -> None:
 def test_discard_and_close_leave_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    monkeypatch.setattr(xlsx_stream.tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with (tmp_path / "book.xlsx").open("wb") as file:
         book = StreamingWorkbook(file)
         book.add_sheet("A", 1).write_row(0, [text_cell("A1", "x")])
