@@ -200,6 +200,7 @@ def memory_per_issue(scope: Scope, out: Path) -> float:
 
 
 def main() -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # as `make bench` runs it: no telemetry
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project-issues", type=int, default=100_000)
     parser.add_argument("--tree-issues", type=int, default=20_000)
