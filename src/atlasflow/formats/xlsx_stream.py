@@ -240,7 +240,7 @@ class BarChart:
 
 
 class Sheet:
-    """One worksheet being written: rows go to an anonymous temporary file as they come.
+    """One worksheet being written: its rows are deflated into ``part`` as they come.
 
     Args:
         part: Where the rows' XML goes.
@@ -344,8 +344,8 @@ class StreamingWorkbook:
 
     Args:
         file: Where the .xlsx goes (a seekable binary file).
-        compresslevel: zlib level of the parts (zlib's default, 6: level 1 deflates ~3 times faster
-            but makes a ~30% bigger file).
+        compresslevel: zlib level of the parts (zlib's default, 6: level 1 deflates faster but makes
+            a ~30% bigger file).
     """
 
     def __init__(self, file: BinaryIO, *, compresslevel: int = 6) -> None:
