@@ -11,11 +11,12 @@ import csv
 import os
 import shutil
 import subprocess
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
+from test_excel_fidelity import WHEN, row  # the same issue rows as the other fidelity tests
 
 from atlasflow.formats.excel import write_export_workbook
 from atlasflow.formats.jira_values import Link
@@ -24,7 +25,6 @@ from atlasflow.formats.records import ExportRow
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 pytestmark = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
 
-WHEN = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
 TEXTS = {
     "Escape": "_x0041_ and a_x263A_b",
     "Formula": '=HYPERLINK("https://evil.example","click")',
@@ -40,25 +40,13 @@ EXTRA = (*TEXTS, "Old", "Due", "Points", "Spec")
 
 
 def issue(key: str, level: int, parent: str | None) -> ExportRow:
-    return ExportRow(
-        key=key,
-        summary=f"summary of {key}",
-        type="Epic" if level == 0 else "Story",
-        status="To Do",
-        created=WHEN,
-        updated=WHEN,
-        parent=parent,
-        root=None if level == 0 else "E-1",
-        level=level,
-        relation=None if level == 0 else "child",
-        extra={
-            **TEXTS,
-            "Old": date(1850, 1, 2),
-            "Due": date(2026, 3, 1),
-            "Points": 3.5,
-            "Spec": Link("the spec", "https://example.com/spec"),
-        },
-    )
+    extra = {
+        "Old": date(1850, 1, 2),
+        "Due": date(2026, 3, 1),
+        "Points": 3.5,
+        "Spec": Link("the spec", "https://example.com/spec"),
+    }
+    return row(key, level, parent, **TEXTS, **extra)
 
 
 def soffice(*args: str, profile: Path) -> None:
@@ -107,10 +95,10 @@ def test_libreoffice_shows_every_text_as_written_and_evaluates_nothing(converted
     for sheet in ("Root Issues", "Child Issues", "Hierarchy"):
         rows = shown(csv_dir, sheet)
         assert rows, sheet
-        for row in rows:
-            assert {column: row[column] for column in TEXTS} == TEXTS, (sheet, row["Key"])
-            assert (row["Old"], row["Due"], row["Points"]) == ("1850-01-02", "2026-03-01", "3.5")
-            assert row["Spec"] == "the spec"
+        for line in rows:
+            assert {column: line[column] for column in TEXTS} == TEXTS, (sheet, line["Key"])
+            assert (line["Old"], line["Due"], line["Points"]) == ("1850-01-02", "2026-03-01", "3.5")
+            assert line["Spec"] == "the spec"
 
 
 def test_libreoffice_keeps_types_links_and_outline(converted: tuple[Path, Path]) -> None:

@@ -42,22 +42,15 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
     """CRC-32 of ``a + b`` from ``crc32(a)``, ``crc32(b)`` and ``len(b)`` (zlib's ``crc32_combine``)."""
     if length2 <= 0:
         return crc1
-    odd = [_CRC_POLYNOMIAL] + [1 << n for n in range(31)]  # the operator for one zero bit
-    even = _gf2_square(odd)  # two zero bits
-    odd = _gf2_square(even)  # four zero bits
-    while True:  # apply len2 zero bytes to crc1, squaring the operator for each bit of len2
-        even = _gf2_square(odd)
+    operator = [_CRC_POLYNOMIAL] + [1 << n for n in range(31)]  # appends one zero bit to a CRC
+    for _ in range(3):  # 2, 4, then 8 zero bits: one zero byte
+        operator = _gf2_square(operator)
+    while length2:  # append len(b) zero bytes to crc1, one bit of the length at a time
         if length2 & 1:
-            crc1 = _gf2_times(even, crc1)
+            crc1 = _gf2_times(operator, crc1)
         length2 >>= 1
-        if not length2:
-            break
-        odd = _gf2_square(even)
-        if length2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        length2 >>= 1
-        if not length2:
-            break
+        if length2:
+            operator = _gf2_square(operator)
     return crc1 ^ crc2
 
 
