@@ -133,7 +133,7 @@ def test_field_names_resolve_like_jiras_ui(site: Sandbox) -> None:
         first = site.jira.custom_field("Team").id
         message = str(refused.value)
         assert f"'Team' names 2 fields: {first} (Team, select), {second.id} (Team, select)" in message
-        assert "unknown field(s) ['Nonsense']" in message
+        assert 'unknown field(s) "Nonsense"' in message
         assert client.resolve_fields([second.id]) == {second.id: second.id}  # ids as given
     finally:
         client.close()

@@ -334,7 +334,8 @@ class JiraClient:
             problems = list(ambiguous)
             if unknown:
                 known = ", ".join(sorted(str(f.get("name")) for f in catalogue if f.get("custom")))
-                problems.append(f"unknown field(s) {unknown}; custom fields on this site: {known}")
+                names = ", ".join(f'"{name}"' for name in unknown)
+                problems.append(f"unknown field(s) {names}; custom fields on this site: {known}")
             raise AtlassianError("Jira", "GET", f"{self.rest}/field", None, "; ".join(problems))
         return resolved
 
