@@ -26,6 +26,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
+import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from atlasflow.clients.ratelimit import Pacer, is_rate_limited, server_wait
@@ -378,7 +379,7 @@ class ApiClient:
                 proxy page answered 200, a truncated body), with the start of what came instead.
         """
         try:
-            return response.json()
+            return orjson.loads(response.content)
         except ValueError as exc:
             request = response.request
             kind = response.headers.get("content-type", "no content type").split(";")[0]

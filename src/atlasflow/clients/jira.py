@@ -206,16 +206,21 @@ class JiraClient:
     def _pipelined(
         self, calls: Iterable[Callable[[], list[dict[str, Any]]]], shaped: Shaper
     ) -> Iterator[list[dict[str, Any]]]:
-        """Run ``calls`` on the fetch pool, a bounded number ahead of the consumer, their issues shaped
-        there; results in call order."""
+        """Run ``calls`` on the fetch pool, their issues shaped there; results in call order.
+
+        Drawing the next call (an id page) never waits for earlier results: finished ones are handed
+        on between draws, the rest once every call is submitted. So the chain of id pages runs at the
+        network's pace while the pool fetches, and what waits is shaped pages the caller keeps anyway.
+        """
         pool = self._fetch_pool()
-        ahead = 2 * self.parallelism
         pending: deque[Future[list[dict[str, Any]]]] = deque()
         try:
             for call in calls:
                 pending.append(pool.submit(_shaped_call, call, shaped))
-                if len(pending) >= ahead:
+                while pending[0].done():
                     yield pending.popleft().result()
+                    if not pending:
+                        break
             while pending:
                 yield pending.popleft().result()
         finally:
