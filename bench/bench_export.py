@@ -152,13 +152,14 @@ class Run:
     issues: int
     requests: int
     fetch: float  # seconds walking Jira
-    total: float  # seconds with the rows, the snapshot and the workbook
+    total: float  # seconds with the rows, the workbook and the saved snapshot
     writer_peak: int = 0  # the workbook writer's own peak bytes, when traced
 
 
 def export(scope: Scope, client: JiraClient, out: Path, measure_writer: bool = False) -> Run:
     """One export: the flow's steps without Prefect."""
     from atlasflow.flows.jira_export import compare, fetch_roots, write_workbook
+    from atlasflow.flows.snapshots import SnapshotStore
 
     started = time.perf_counter()
     walker = TreeWalker(client, {}, walk=scope.kind == "tree")
@@ -172,7 +173,7 @@ def export(scope: Scope, client: JiraClient, out: Path, measure_writer: bool = F
             nodes.extend(frontier)
     fetched = time.perf_counter()
     rows = [walker.to_row(n) for n in nodes]
-    compare.fn(rows, [], None, None)
+    snapshot, _, _ = compare.fn(rows, [], None, None)
     writer_peak = 0
     if measure_writer:
         before, _ = tracemalloc.get_traced_memory()
@@ -180,6 +181,7 @@ def export(scope: Scope, client: JiraClient, out: Path, measure_writer: bool = F
     write_workbook.fn(rows, out / f"{scope.name}.xlsx", [], scope.name, client.api.base_url + "/browse/", None, None)
     if measure_writer:
         writer_peak = tracemalloc.get_traced_memory()[1] - before
+    SnapshotStore(directory=out).save(scope.name, snapshot)  # as the flow does once the workbook is complete
     done = time.perf_counter()
     client.close()
     return Run(len({n.key for n in nodes}), client.requests_made, fetched - started, done - started, writer_peak)

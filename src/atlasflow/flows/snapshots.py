@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from prefect.blocks.core import Block
 from prefect.filesystems import WritableFileSystem
 
@@ -63,13 +64,13 @@ def _encode(snapshot: Snapshot) -> bytes:
             for key, values in snapshot.items()
         }
         payload = {"format": 2, "fields": fields, "issues": issues}
-        text = json.dumps(payload, separators=(",", ":")).encode()
+        text = orjson.dumps(payload)
     return gzip.compress(text, compresslevel=1)
 
 
 def _decode(data: bytes) -> Snapshot:
     with _allocating():
-        payload = json.loads(gzip.decompress(data))
+        payload = orjson.loads(gzip.decompress(data))
         fields = payload["fields"]
         return {key: dict(zip(fields, values, strict=True)) for key, values in payload["issues"].items()}
 
