@@ -217,10 +217,8 @@ class JiraClient:
         try:
             for call in calls:
                 pending.append(pool.submit(_shaped_call, call, shaped))
-                while pending[0].done():
+                while pending and pending[0].done():
                     yield pending.popleft().result()
-                    if not pending:
-                        break
             while pending:
                 yield pending.popleft().result()
         finally:
