@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from atlasflow.clients.http import ApiClient
-from atlasflow.clients.jira import ID_PAGE_SIZE, REQUESTED_PAGE_SIZE, JiraClient, Shape
+from atlasflow.clients.jira import ID_PAGE_SIZE, REQUESTED_PAGE_SIZE, JiraClient, PageDecoder
 from atlasflow.export.tree import TreeWalker
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.jira_data import JiraSite, iter_tree
@@ -126,20 +126,20 @@ class SequentialClient(JiraClient):
     """The baseline: every search paged by ``nextPageToken``, one page after the other, one search at a time."""
 
     def search_pages(
-        self, jql: str, fields: Sequence[str], shape: Shape | None = None
+        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         token: str | None = None
         while True:
-            page = self._cloud_page(jql, fields, token, REQUESTED_PAGE_SIZE)
-            yield [shape(i) for i in page.get("issues", [])] if shape else page.get("issues", [])
+            page = self._cloud_page(jql, fields, token, REQUESTED_PAGE_SIZE, decoder)
+            yield page.get("issues", [])
             token = page.get("nextPageToken")
             if page.get("isLast", True) or not token:
                 return
 
     def search_many(
-        self, queries: Sequence[str], fields: Sequence[str], shape: Shape | None = None
+        self, queries: Sequence[str], fields: Sequence[str], decoder: PageDecoder | None = None
     ) -> list[dict[str, Any]]:
-        return [issue for q in queries for issue in self.search(q, fields, shape)]
+        return [issue for q in queries for issue in self.search(q, fields, decoder)]
 
 
 def sequential_client(url: str, before_request: Callable[[], None] | None) -> JiraClient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -38,3 +39,14 @@ def test_a_batch_is_never_larger_than_the_limit(limit: None) -> None:
     limiter()
     limiter()
     assert active_slots() == 2
+
+
+def test_refused_slots_are_waited_for_and_the_rate_holds(limit: None) -> None:
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(JIRA_RATE_LIMIT, limit=5, slot_decay_per_second=10)
+    limiter = _RateLimiter(JIRA_RATE_LIMIT)
+    started = time.monotonic()
+    for _ in range(25):  # the burst of 5, then 20 more at 10 a second
+        limiter()
+    assert time.monotonic() - started >= 20 / 10 * 0.9  # slots decay in steps of the server's clock
+    assert active_slots() <= 5

@@ -122,7 +122,10 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             **redis_env(),
             "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{PG}/{database}",
             "PREFECT_SERVER_UI_ENABLED": "false",
+            # Migrated once, below: API processes that each migrate a fresh database race to create tables.
+            "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
         }
+        topo.run([prefect_cli(), "server", "database", "upgrade", "-y"], env=server_env, timeout=300)
         server = topo.spawn(
             "server",
             [

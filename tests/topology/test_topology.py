@@ -132,10 +132,10 @@ class Topology:
         self.processes[name] = process
         return process
 
-    def run(self, args: list[str], timeout: float = 120) -> str:
+    def run(self, args: list[str], timeout: float = 120, env: dict[str, str] | None = None) -> str:
         """Run a command against the server; fail with its output when it fails."""
         done = subprocess.run(
-            args, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            args, cwd=REPO_ROOT, env=env or self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
         if done.returncode != 0:
             pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

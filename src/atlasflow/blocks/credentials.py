@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import ClassVar, Literal, cast
 from urllib.parse import urlparse
 
+import httpx
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectNotFound
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -231,6 +232,10 @@ class _RateLimiter:
     request, which at real-world latency would otherwise cap a parallel export well below the limit. The
     limit's rate is unchanged: slots decay at the same pace whoever holds them.
 
+    A refused batch is asked for again once that many slots have decayed. (Prefect's own ``rate_limit``
+    waits for the server's ``Retry-After``, which counts every slot refused lately as if still waiting: a
+    lone client polling at that pace gets about half the rate.)
+
     Whether the limit exists is asked once per client: acquiring a slot of a missing limit costs Prefect
     more than a second of back-off each time.
     """
@@ -251,7 +256,7 @@ class _RateLimiter:
                 return
             if self._ready == 0:
                 batch = max(1, min(RATE_LIMIT_BATCH, self.limit))
-                rate_limit(self.name, occupy=batch, strict=True)
+                self._occupy(batch)
                 self._ready = batch
             self._ready -= 1
 
@@ -261,8 +266,19 @@ class _RateLimiter:
         if self.active is None:
             self._look_up()
         if self.active and self.per_second > 0:
-            slots = min(self.limit, max(1, math.ceil(seconds * self.per_second)))
-            rate_limit(self.name, occupy=slots, strict=True)
+            self._occupy(min(self.limit, max(1, math.ceil(seconds * self.per_second))))
+
+    def _occupy(self, slots: int) -> None:
+        """Occupy ``slots`` of the limit, waiting while they are taken."""
+        with get_client(sync_client=True) as client:
+            while True:
+                try:
+                    client.increment_concurrency_slots(names=[self.name], slots=slots, mode="rate_limit")
+                    return
+                except httpx.HTTPStatusError as refused:
+                    if refused.response.status_code != httpx.codes.LOCKED:
+                        raise
+                    time.sleep(slots / self.per_second if self.per_second > 0 else 1.0)
 
     def _look_up(self) -> None:
         with get_client(sync_client=True) as client:

@@ -47,6 +47,8 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.P
 CONFIGURATION = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.TooManyRedirects, httpx.DecodingError)
 
 Decision = Literal["retry", "fail"]
+#: Turns a JSON body into Python values; raises ``ValueError`` for a body it cannot read.
+Decoder = Callable[[bytes], Any]
 
 
 class AtlassianError(Exception):
@@ -371,15 +373,15 @@ class ApiClient:
             state.upcoming_sleep,
         )
 
-    def decode(self, response: httpx.Response) -> Any:
-        """The JSON body of a successful response.
+    def decode(self, response: httpx.Response, decoder: Decoder | None = None) -> Any:
+        """The JSON body of a successful response, by ``decoder`` if given (e.g. one that keeps only some keys).
 
         Raises:
             AtlassianError: Naming service, method and path when the body is not JSON (an HTML login or
                 proxy page answered 200, a truncated body), with the start of what came instead.
         """
         try:
-            return orjson.loads(response.content)
+            return (decoder or orjson.loads)(response.content)
         except ValueError as exc:
             request = response.request
             kind = response.headers.get("content-type", "no content type").split(";")[0]
@@ -388,12 +390,12 @@ class ApiClient:
             path = request.url.raw_path.decode("ascii", "replace").split("?")[0]
             raise AtlassianError(self.service, request.method, path, response.status_code, detail) from None
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.decode(self.request("GET", path, params=params))
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, decoder: Decoder | None = None) -> Any:
+        return self.decode(self.request("GET", path, params=params), decoder)
 
-    def post_json(self, path: str, body: Any, *, idempotent: bool = False) -> Any:
+    def post_json(self, path: str, body: Any, *, idempotent: bool = False, decoder: Decoder | None = None) -> Any:
         """POST ``body`` and decode the answer; ``idempotent=True`` for reads sent as POST (searches)."""
-        return self.decode(self.request("POST", path, json=body, idempotent=idempotent))
+        return self.decode(self.request("POST", path, json=body, idempotent=idempotent), decoder)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from typing import Any, Literal, TypeVar
 from atlasflow.clients.http import ApiClient, AtlassianError
 
 Deployment = Literal["cloud", "datacenter"]
-Shape = Callable[[dict[str, Any]], dict[str, Any]]
-Shaper = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+Page = dict[str, Any]
+#: Decodes the body of a page of issues (search or bulk fetch) into what the caller keeps of it.
+PageDecoder = Callable[[bytes], Page]
 T = TypeVar("T")
 
 #: JQL longer than this goes in a POST body rather than the query string.
@@ -81,13 +82,15 @@ class JiraClient:
 
     # --- search -------------------------------------------------------------------------------------
 
-    def search(self, jql: str, fields: Sequence[str], shape: Shape | None = None) -> Iterator[dict[str, Any]]:
+    def search(
+        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every issue matching ``jql`` once, with the given fields (see :meth:`search_pages`)."""
-        for page in self.search_pages(jql, fields, shape):
+        for page in self.search_pages(jql, fields, decoder):
             yield from page
 
     def search_pages(
-        self, jql: str, fields: Sequence[str], shape: Shape | None = None
+        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of issues, each issue once; the order of issues across pages is not the JQL's order.
 
@@ -101,26 +104,28 @@ class JiraClient:
         Args:
             jql: The query.
             fields: Field ids to fetch.
-            shape: Applied to each issue as soon as its page is decoded, in the thread that fetched it
-                (e.g. to keep only what the caller needs); must keep ``id``.
+            decoder: Decodes each page of issues with fields, in the thread that fetched it (e.g. keeping
+                only what the caller reads, see :class:`atlasflow.export.pages.PageReader`); issues
+                must keep ``id``. By default the whole JSON.
         """
-        shaped = _shaper(shape)
         if self.deployment == "cloud":
-            yield from self._cloud_pages(jql, fields, shaped)
+            yield from self._cloud_pages(jql, fields, decoder)
         else:
-            yield from self._dc_pages(jql, fields, shaped)
+            yield from self._dc_pages(jql, fields, decoder)
 
     def search_many(
-        self, queries: Sequence[str], fields: Sequence[str], shape: Shape | None = None
+        self, queries: Sequence[str], fields: Sequence[str], decoder: PageDecoder | None = None
     ) -> list[dict[str, Any]]:
         """All issues of several independent queries, run in parallel; results in query order."""
         if len(queries) <= 1:
-            return [issue for q in queries for issue in self.search(q, fields, shape)]
+            return [issue for q in queries for issue in self.search(q, fields, decoder)]
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-            results = list(pool.map(lambda q: list(self.search(q, fields, shape)), queries))
+            results = list(pool.map(lambda q: list(self.search(q, fields, decoder)), queries))
         return [issue for chunk in results for issue in chunk]
 
-    def _cloud_page(self, jql: str, fields: Sequence[str], token: str | None, size: int) -> dict[str, Any]:
+    def _cloud_page(
+        self, jql: str, fields: Sequence[str], token: str | None, size: int, decoder: PageDecoder | None = None
+    ) -> Page:
         path = f"{self.rest}/search/jql"
         body: dict[str, Any] = {"jql": jql, "maxResults": size}
         if fields:
@@ -128,22 +133,27 @@ class JiraClient:
         if token:
             body["nextPageToken"] = token
         if len(jql) > MAX_GET_JQL:
-            result: dict[str, Any] = self.api.post_json(path, body, idempotent=True)
+            result: Page = self.api.post_json(path, body, idempotent=True, decoder=decoder)
         else:
             params = {**body, "fields": ",".join(fields)} if fields else body
-            result = self.api.get_json(path, params)
+            result = self.api.get_json(path, params, decoder=decoder)
         return result
 
-    def _cloud_pages(self, jql: str, fields: Sequence[str], shaped: Shaper) -> Iterator[list[dict[str, Any]]]:
-        first = self._cloud_page(jql, fields, None, REQUESTED_PAGE_SIZE)
-        issues = shaped(first.get("issues", []))
+    def _cloud_pages(
+        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        first = self._cloud_page(jql, fields, None, REQUESTED_PAGE_SIZE, decoder)
+        issues: list[dict[str, Any]] = first.get("issues", [])
         yield issues
         if first.get("isLast", True) or not first.get("nextPageToken"):
             return
         seen = {str(issue["id"]) for issue in issues}
         size = self._bulk_fetch_size(fields)
-        batches = (functools.partial(self.bulk_fetch, batch, fields) for batch in self._new_ids(jql, seen, size))
-        yield from self._pipelined(batches, shaped)
+        batches = (
+            functools.partial(self.bulk_fetch, batch, fields, decoder=decoder)
+            for batch in self._new_ids(jql, seen, size)
+        )
+        yield from self._pipelined(batches)
 
     def _new_ids(self, jql: str, seen: set[str], size: int) -> Iterator[list[str]]:
         """Batches of ``size`` ids matching ``jql`` that are not in ``seen`` (which they are added to)."""
@@ -165,7 +175,9 @@ class JiraClient:
         if batch:
             yield batch
 
-    def bulk_fetch(self, ids: Sequence[str], fields: Sequence[str], *, retry: bool = True) -> list[dict[str, Any]]:
+    def bulk_fetch(
+        self, ids: Sequence[str], fields: Sequence[str], *, retry: bool = True, decoder: PageDecoder | None = None
+    ) -> list[dict[str, Any]]:
         """Issues by id or key (Cloud ``issue/bulkfetch``); ids Jira could not serve are asked for once more.
 
         Issues that do not exist or are not visible are left out, as Jira does. A batch of more than 100
@@ -176,16 +188,21 @@ class JiraClient:
         """
         path = f"{self.rest}/issue/bulkfetch"
         try:
-            result = self.api.post_json(path, {"issueIdsOrKeys": list(ids), "fields": list(fields)}, idempotent=True)
+            body = {"issueIdsOrKeys": list(ids), "fields": list(fields)}
+            result = self.api.post_json(path, body, idempotent=True, decoder=decoder)
         except AtlassianError as error:
             if error.status != 400 or len(ids) <= BULK_FETCH_SIZE:
                 raise
             self._bulk_large = False  # this site serves fewer at a time than documented: ask for 100 from now on
-            return [i for chunk in chunks(ids, BULK_FETCH_SIZE) for i in self.bulk_fetch(chunk, fields, retry=retry)]
+            return [
+                issue
+                for chunk in chunks(ids, BULK_FETCH_SIZE)
+                for issue in self.bulk_fetch(chunk, fields, retry=retry, decoder=decoder)
+            ]
         issues: list[dict[str, Any]] = list(result.get("issues") or [])
         errors = result.get("issueErrors") or []
         if errors and retry:
-            issues += self.bulk_fetch([str(e.get("id")) for e in errors], fields, retry=False)
+            issues += self.bulk_fetch([str(e.get("id")) for e in errors], fields, retry=False, decoder=decoder)
         elif errors:
             detail = "; ".join(f"{e.get('id')}: {e.get('errorMessage', '?')}" for e in errors[:5])
             raise AtlassianError("Jira", "POST", path, None, f"{len(errors)} issue(s) not served: {detail}")
@@ -203,20 +220,18 @@ class JiraClient:
                 return BULK_FETCH_SIZE
         return BULK_FETCH_SIZE_EFFICIENT
 
-    def _pipelined(
-        self, calls: Iterable[Callable[[], list[dict[str, Any]]]], shaped: Shaper
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Run ``calls`` on the fetch pool, their issues shaped there; results in call order.
+    def _pipelined(self, calls: Iterable[Callable[[], list[dict[str, Any]]]]) -> Iterator[list[dict[str, Any]]]:
+        """Run ``calls`` on the fetch pool (each decodes its page there); results in call order.
 
         Drawing the next call (an id page) never waits for earlier results: finished ones are handed
         on between draws, the rest once every call is submitted. So the chain of id pages runs at the
-        network's pace while the pool fetches, and what waits is shaped pages the caller keeps anyway.
+        network's pace while the pool fetches, and what waits is decoded pages the caller keeps anyway.
         """
         pool = self._fetch_pool()
         pending: deque[Future[list[dict[str, Any]]]] = deque()
         try:
             for call in calls:
-                pending.append(pool.submit(_shaped_call, call, shaped))
+                pending.append(pool.submit(call))
                 while pending and pending[0].done():
                     yield pending.popleft().result()
             while pending:
@@ -231,43 +246,50 @@ class JiraClient:
                 self._pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="jira-fetch")
             return self._pool
 
-    def _dc_page(self, jql: str, fields: Sequence[str], start: int, size: int) -> dict[str, Any]:
+    def _dc_page(
+        self, jql: str, fields: Sequence[str], start: int, size: int, decoder: PageDecoder | None = None
+    ) -> Page:
         body = {"jql": jql, "startAt": start, "maxResults": size, "fields": list(fields)}
         if len(jql) > MAX_GET_JQL:
-            result: dict[str, Any] = self.api.post_json(f"{self.rest}/search", body, idempotent=True)
+            result: Page = self.api.post_json(f"{self.rest}/search", body, idempotent=True, decoder=decoder)
         else:
-            result = self.api.get_json(f"{self.rest}/search", {**body, "fields": ",".join(fields)})
+            result = self.api.get_json(f"{self.rest}/search", {**body, "fields": ",".join(fields)}, decoder=decoder)
         return result
 
-    def _dc_issues(self, jql: str, fields: Sequence[str], start: int, size: int) -> list[dict[str, Any]]:
-        issues: list[dict[str, Any]] = self._dc_page(jql, fields, start, size).get("issues", [])
+    def _dc_issues(
+        self, jql: str, fields: Sequence[str], start: int, size: int, decoder: PageDecoder | None
+    ) -> list[dict[str, Any]]:
+        issues: list[dict[str, Any]] = self._dc_page(jql, fields, start, size, decoder).get("issues", [])
         return issues
 
-    def _dc_pages(self, jql: str, fields: Sequence[str], shaped: Shaper) -> Iterator[list[dict[str, Any]]]:
-        first = self._dc_page(jql, fields, 0, REQUESTED_PAGE_SIZE)
-        issues = shaped(first.get("issues", []))
+    def _dc_pages(
+        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        first = self._dc_page(jql, fields, 0, REQUESTED_PAGE_SIZE, decoder)
+        issues: list[dict[str, Any]] = first.get("issues", [])
         yield issues
         total = int(first.get("total", len(issues)))
         size = int(first.get("maxResults") or len(issues) or 1)
         if not issues or total <= len(issues):
             return
         if total <= DC_RESULT_WINDOW:
-            yield from self._dc_window(jql, fields, len(issues), total, size, shaped)
+            yield from self._dc_window(jql, fields, len(issues), total, size, decoder)
         else:
-            yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues}, shaped)
+            yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues}, decoder)
 
     def _dc_window(
-        self, jql: str, fields: Sequence[str], start: int, total: int, size: int, shaped: Shaper
+        self, jql: str, fields: Sequence[str], start: int, total: int, size: int, decoder: PageDecoder | None
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages from ``start`` up to ``total`` or the end of the search window, in parallel, in order."""
         end = min(total, DC_RESULT_WINDOW)
         calls = (
-            functools.partial(self._dc_issues, jql, fields, s, min(size, end - s)) for s in range(start, end, size)
+            functools.partial(self._dc_issues, jql, fields, s, min(size, end - s), decoder)
+            for s in range(start, end, size)
         )
-        yield from self._pipelined(calls, shaped)
+        yield from self._pipelined(calls)
 
     def _dc_keyset(
-        self, jql: str, fields: Sequence[str], size: int, seen: set[str], shaped: Shaper
+        self, jql: str, fields: Sequence[str], size: int, seen: set[str], decoder: PageDecoder | None
     ) -> Iterator[list[dict[str, Any]]]:
         """Beyond the search window: ``(jql) AND id > last ORDER BY id``, one window after the other."""
         condition = jql_condition(jql)
@@ -275,11 +297,11 @@ class JiraClient:
         while True:
             clauses = [f"({condition})" if condition else "", f"id > {after}" if after is not None else ""]
             query = " AND ".join(c for c in clauses if c) + " ORDER BY id ASC"
-            first = self._dc_page(query, fields, 0, size)
-            head = shaped(first.get("issues", []))
+            first = self._dc_page(query, fields, 0, size, decoder)
+            head: list[dict[str, Any]] = first.get("issues", [])
             total = int(first.get("total", len(head)))
             last: int | None = None
-            for page in itertools.chain([head], self._dc_window(query, fields, len(head), total, size, shaped)):
+            for page in itertools.chain([head], self._dc_window(query, fields, len(head), total, size, decoder)):
                 if page:
                     last = int(page[-1]["id"])
                 fresh = [issue for issue in page if str(issue["id"]) not in seen]
@@ -414,16 +436,6 @@ def _field_kind(field: dict[str, Any]) -> str:
 def quote_jql(value: str) -> str:
     """A JQL string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _shaped_call(call: Callable[[], list[dict[str, Any]]], shaped: Shaper) -> list[dict[str, Any]]:
-    return shaped(call())
-
-
-def _shaper(shape: Shape | None) -> Shaper:
-    if shape is None:
-        return lambda issues: issues
-    return lambda issues: [shape(issue) for issue in issues]
 
 
 def jql_condition(jql: str) -> str:
