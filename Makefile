@@ -36,7 +36,7 @@ debian-tools:
 test: lint debian-tools
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
-# The scaled-out topology under load (PostgreSQL + Redis on this machine): 300 flow runs, ~15 minutes.
+# The scaled-out topology under load (PostgreSQL + Redis on this machine): 300 flow runs, ~30 minutes (CI runs it).
 load: $(STAMP)
 	flock /tmp/atlasflow-topology.lock $(VENV)/bin/pytest -m load tests/topology/test_load.py -s --timeout 3600
 

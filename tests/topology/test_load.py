@@ -59,6 +59,9 @@ pytestmark = pytest.mark.load
 RUNS = int(os.environ.get("ATLASFLOW_LOAD_RUNS", "300"))
 POOL_LIMIT = 3
 WORKERS = 3
+#: Each worker's share of the pool limit (``prefect worker start --limit``): the pool limit is applied when
+#: workers poll, and two workers polling in the same instant can both take its last slot.
+WORKER_LIMIT = POOL_LIMIT // WORKERS
 REDIS_DB = int(os.environ.get("ATLASFLOW_LOAD_REDIS_DB", "11"))
 #: API processes of ``prefect server start --workers N`` (the services run in a process of their own).
 API_WORKERS = int(os.environ.get("ATLASFLOW_LOAD_API_WORKERS", "2"))
@@ -267,7 +270,7 @@ def test_300_runs_across_the_queues_with_a_lost_worker(scaled: Topology) -> None
     submitted = time.time()
     workers = [f"worker-{n}" for n in range(1, WORKERS + 1)]
     for name in workers:
-        scaled.start_worker(name)
+        scaled.start_worker(name, limit=WORKER_LIMIT)
 
     # The victim's machine is lost mid-way: its worker and its flow-run process.
     wait_until(lambda: marker.exists(), 1800, "the victim run to start")
@@ -281,22 +284,27 @@ def test_300_runs_across_the_queues_with_a_lost_worker(scaled: Topology) -> None
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    scaled.start_worker(f"{lost}-replacement")
+
+    def victim_state() -> StateType | None:
+        with get_client(sync_client=True) as client:
+            return client.read_flow_run(victim).state_type
+
+    wait_until(
+        lambda: victim_state() == StateType.CRASHED,
+        CRASH_AFTER_SECONDS + HEARTBEAT_SECONDS * 3,
+        "the victim to be marked Crashed",
+        every=2,
+    )
+    print(f"victim marked Crashed {time.monotonic() - killed:.0f} s after its machine was lost")
+    # The machine is replaced once its run is known lost: until then that run holds its pool slot.
+    scaled.start_worker(f"{lost}-replacement", limit=WORKER_LIMIT)
 
     def settled() -> list[FlowRun] | None:
         with get_client(sync_client=True) as client:
             runs = all_runs(client, deployments)
         return runs if all(r.state and r.state.is_final() for r in runs) else None
 
-    ended = wait_until(
-        lambda: (
-            (r := settled()) is not None and any(x.id == victim and x.state_type == StateType.CRASHED for x in r) and r
-        ),
-        CRASH_AFTER_SECONDS + HEARTBEAT_SECONDS + 1800,
-        "every run to end and the victim to be marked Crashed",
-        every=5,
-    )
-    print(f"victim marked Crashed {time.monotonic() - killed:.0f} s after its machine was lost")
+    ended = wait_until(settled, 1800, "every run to end", every=5)
     # The lost machine's runs (the victim, and any run its worker was starting) are retried once: the UI's
     # Retry, the same run scheduled again.
     crashed = {r.id for r in ended if r.state_type == StateType.CRASHED}
@@ -329,11 +337,18 @@ def test_300_runs_across_the_queues_with_a_lost_worker(scaled: Topology) -> None
         for begin, end in running_intervals(states)
         for moment, step in ((begin, 1), (end, -1))
     )
-    running, most = 0, 0
-    for _moment, step in edges:
+    running, most, busiest = 0, 0, edges[0][0] if edges else None
+    for moment, step in edges:
         running += step
-        most = max(most, running)
-    assert most <= POOL_LIMIT, most
+        if running > most:
+            most, busiest = running, moment
+    overlapping = [
+        f"{queue_of[run_id]} {run_id}{' (victim)' if run_id == victim else ''}: {begin:%H:%M:%S.%f}-{end:%H:%M:%S.%f}"
+        for run_id, states in history.items()
+        for begin, end in running_intervals(states)
+        if busiest is not None and begin <= busiest < end
+    ]
+    assert most <= POOL_LIMIT, f"{most} running at {busiest}: " + "; ".join(overlapping)
 
     # A slot goes to the highest-priority queue that has a run waiting: the order in which runs left
     # Scheduled (took a slot) is high, then medium, then low (all were waiting from the start).

@@ -141,7 +141,8 @@ class Topology:
             pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done.stdout
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str, limit: int | None = None) -> subprocess.Popen[bytes]:
+        """A process worker on the pool; ``limit``: the most flow runs it runs at once (``--limit``)."""
         env = {
             **self.env,
             "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -149,7 +150,8 @@ class Topology:
         }
         return self.spawn(
             name,
-            [prefect_cli(), "worker", "start", "--pool", "atlasflow", "--name", name, "--type", "process"],
+            [prefect_cli(), "worker", "start", "--pool", "atlasflow", "--name", name, "--type", "process"]
+            + (["--limit", str(limit)] if limit else []),
             env,
         )
 
