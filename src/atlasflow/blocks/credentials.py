@@ -28,6 +28,7 @@ from atlasflow.clients.auth import (
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import JiraClient
+from atlasflow.clients.ratelimit import on_critical_path
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +233,9 @@ class _RateLimiter:
     request, which at real-world latency would otherwise cap a parallel export well below the limit. The
     limit's rate is unchanged: slots decay at the same pace whoever holds them.
 
+    Requests on a client's critical path (:func:`atlasflow.clients.ratelimit.critical_path`: the chain of
+    id pages of a large search) take the next free slot before requests the chain feeds.
+
     A refused batch is asked for again once that many slots have decayed. (Prefect's own ``rate_limit``
     waits for the server's ``Retry-After``, which counts every slot refused lately as if still waiting: a
     lone client polling at that pace gets about half the rate.)
@@ -245,20 +249,43 @@ class _RateLimiter:
         self.active: bool | None = None
         self.limit = 1
         self.per_second = 0.0
-        self._ready = 0
-        self._lock = threading.Lock()
+        self._ready = 0  # slots taken and not yet handed to a request
+        self._taking = False  # a thread is asking Prefect for the next batch
+        self._first_waiting = 0  # requests on the critical path waiting for a slot
+        self._turn = threading.Condition()
 
     def __call__(self) -> None:
-        with self._lock:
+        """A slot for one request; requests on the critical path (:func:`critical_path`) are served first."""
+        first = on_critical_path()
+        with self._turn:
             if self.active is None:
                 self._look_up()
             if not self.active:
                 return
-            if self._ready == 0:
-                batch = max(1, min(RATE_LIMIT_BATCH, self.limit))
-                self._occupy(batch)
-                self._ready = batch
-            self._ready -= 1
+            self._first_waiting += first
+            try:
+                while True:
+                    my_turn = first or not self._first_waiting
+                    if my_turn and self._ready:
+                        self._ready -= 1
+                        return
+                    if my_turn and not self._taking:
+                        self._taking = True
+                        break
+                    self._turn.wait()
+            finally:
+                self._first_waiting -= first
+                if first:
+                    self._turn.notify_all()  # the others' turn, if it was the last one first in line
+        batch, spare = max(1, min(RATE_LIMIT_BATCH, self.limit)), 0
+        try:
+            self._occupy(batch)
+            spare = batch - 1  # one is this request's
+        finally:
+            with self._turn:
+                self._taking = False
+                self._ready += spare
+                self._turn.notify_all()
 
     def hold(self, seconds: float) -> None:
         """The server asked for a pause: occupy the slots that many seconds of the shared rate free, so every

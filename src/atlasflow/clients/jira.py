@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
 
 from atlasflow.clients.http import ApiClient, AtlassianError
+from atlasflow.clients.ratelimit import critical_path
 
 Deployment = Literal["cloud", "datacenter"]
 Page = dict[str, Any]
@@ -160,7 +161,8 @@ class JiraClient:
         token: str | None = None
         batch: list[str] = []
         while True:
-            page = self._cloud_page(jql, (), token, ID_PAGE_SIZE)
+            with critical_path():  # every bulk fetch waits on these pages
+                page = self._cloud_page(jql, (), token, ID_PAGE_SIZE)
             for issue in page.get("issues", []):
                 issue_id = str(issue["id"])
                 if issue_id not in seen:
@@ -297,7 +299,8 @@ class JiraClient:
         while True:
             clauses = [f"({condition})" if condition else "", f"id > {after}" if after is not None else ""]
             query = " AND ".join(c for c in clauses if c) + " ORDER BY id ASC"
-            first = self._dc_page(query, fields, 0, size, decoder)
+            with critical_path():  # the next window's pages wait on this one
+                first = self._dc_page(query, fields, 0, size, decoder)
             head: list[dict[str, Any]] = first.get("issues", [])
             total = int(first.get("total", len(head)))
             last: int | None = None

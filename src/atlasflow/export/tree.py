@@ -146,25 +146,29 @@ class TreeWalker:
         )
 
     def forest(self, issues: Sequence[dict[str, Any]]) -> list[Node]:
-        """Arrange a flat search result as trees: issues whose parent is not in the result are roots."""
+        """Arrange a flat search result as trees: issues whose parent is not in the result are roots.
+
+        Each issue is placed once: from it up to the first ancestor already placed (or a root: no parent
+        in the result, or a parent that closes a cycle), then down that path.
+        """
         by_key = {str(i["key"]): i for i in issues}
         nodes: dict[str, Node] = {}
-
-        def place(key: str, trail: set[str]) -> Node:
-            if key in nodes:
-                return nodes[key]
-            issue = by_key[key]
-            parent = self.parent_key(issue)
-            if parent is None or parent not in by_key or parent in trail:
-                node = Node(issue)
-            else:
-                up = place(parent, trail | {key})
-                node = self._child(issue, up, relation_of(issue, up.issue))
-            nodes[key] = node
-            return node
-
         for key in by_key:
-            place(key, set())
+            path: list[str] = []
+            on_path: set[str] = set()
+            top: Node | None = None
+            climbing: str | None = key
+            while climbing is not None and climbing not in nodes:
+                path.append(climbing)
+                on_path.add(climbing)
+                parent = self.parent_key(by_key[climbing])
+                climbing = parent if parent in by_key and parent not in on_path else None
+            if climbing is not None:
+                top = nodes[climbing]
+            for placed in reversed(path):
+                issue = by_key[placed]
+                top = Node(issue) if top is None else self._child(issue, top, relation_of(issue, top.issue))
+                nodes[placed] = top
         return sorted(nodes.values(), key=lambda n: (n.level, natural_key(n.key)))
 
     def to_row(self, node: Node) -> ExportRow:

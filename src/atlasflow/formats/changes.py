@@ -38,6 +38,7 @@ FIELD_WEIGHTS: dict[str, int] = {"status": 3, "parent": 3, "level": 3}
 """Weight of a changed field when ordering changed issues; fields not listed weigh 1."""
 
 _DIGITS = re.compile(r"(\d+)")
+_JIRA_KEY = re.compile(r"(\D+-)([0-9]+)")
 
 
 def snapshot_of(row: ExportRow, extra_columns: Sequence[str]) -> dict[str, Any]:
@@ -147,6 +148,9 @@ def _weight(change: IssueChange) -> int:
 
 def natural_key(key: str) -> tuple[tuple[Any, ...], str]:
     """Sort key putting ``DEMO-2`` before ``DEMO-10`` (digit runs compare as numbers)."""
+    simple = _JIRA_KEY.fullmatch(key)  # the usual PROJ-123: the same parts, found in one match
+    if simple:
+        return (simple[1].casefold(), int(simple[2]), ""), key
     parts = _DIGITS.split(key)
     return tuple(int(part) if index % 2 else part.casefold() for index, part in enumerate(parts)), key
 
