@@ -14,7 +14,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.objects import Artifact
 from prefect.variables import Variable
 
-from atlasflow.flows.common import NOTIFY_VARIABLE
+from atlasflow.flows.common import NOTIFY_VARIABLE, is_expected, page_key
 from atlasflow.flows.confluence_table_sync import confluence_table_sync, read_confluence_table
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import COLUMNS, run_job_inbox
@@ -145,6 +145,16 @@ def test_a_bug_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
     state = read_confluence_table(page_id=TEAM_ROSTER_ID, confluence_block="no-such-block", return_state=True)
     assert state.is_failed()
     assert any(r.exc_info for r in caplog.records)  # not an API's answer: the stack is kept
+
+
+def test_a_library_error_is_a_bug_even_inside_a_checkout_named_atlasflow() -> None:
+    library = "/srv/atlasflow/.venv/lib/python3.11/site-packages/prefect/blocks/core.py"
+    with pytest.raises(ValueError) as raised:
+        exec(compile("raise ValueError('Unable to find block document')", library, "exec"), {"__name__": "prefect"})
+    assert not is_expected(raised.value)
+    with pytest.raises(ValueError) as ours:  # a plain ValueError, raised by atlasflow's own code
+        page_key("not-a-page")
+    assert type(ours.value) is ValueError and is_expected(ours.value)
 
 
 def test_the_pipeline_summarises_its_steps_and_its_timeouts_need_no_warning(
