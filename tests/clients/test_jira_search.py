@@ -4,6 +4,7 @@ dependent requests as the APIs allow (Cloud ids + ``issue/bulkfetch``; Data Cent
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections import Counter
@@ -12,8 +13,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from atlasflow.clients.gcpause import gc_paused
 from atlasflow.clients.http import ApiClient
-from atlasflow.clients.jira import JiraClient, jql_condition
+from atlasflow.clients.jira import JiraClient, id_range_queries, jql_condition
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
 from atlasflow.sandbox.jira_data import JiraSite
@@ -51,7 +53,7 @@ def requests_by_path(sb: Sandbox) -> Counter[str]:
     return Counter(f"{e.method} {e.path}" for e in sb.state.log.matching("/rest/"))
 
 
-def test_cloud_large_search_is_ids_then_parallel_bulkfetch_of_1000(cloud_2500: Sandbox) -> None:
+def test_cloud_large_search_is_id_ranges_in_parallel_then_bulkfetch_of_1000(cloud_2500: Sandbox) -> None:
     clear_log(cloud_2500)
     with client_for(cloud_2500) as client:
         issues = list(client.search("project = BIG ORDER BY key", FIELDS))
@@ -59,11 +61,49 @@ def test_cloud_large_search_is_ids_then_parallel_bulkfetch_of_1000(cloud_2500: S
     assert len(keys) == len(set(keys)) == 2500
     assert all(issue["fields"]["summary"] for issue in issues)
     counts = requests_by_path(cloud_2500)
-    # one page with fields, three id pages (1000 each here), 2400 issues left in batches of 1000
-    assert counts["GET /rest/api/3/search/jql"] == 1 + 3
+    # a page with fields; then at once the lowest ids (1000 a page here), the highest id and the count;
+    # then 2500 / (1000 x 0.8) = 4 id ranges at once, one page each; 2400 issues in batches of 1000
+    assert counts["GET /rest/api/3/search/jql"] == 1 + 2 + 4
+    assert counts["POST /rest/api/3/search/approximate-count"] == 1
     assert counts["POST /rest/api/3/issue/bulkfetch"] == 3
     assert counts["GET /rest/api/3/field"] == 1  # to know the fields are single-valued
-    assert sum(counts.values()) == 8
+    assert sum(counts.values()) == 12
+    id_pages = [parse_qs(e.query) for e in cloud_2500.state.log.matching("/rest/api/3/search/jql")]
+    assert not any("nextPageToken" in q for q in id_pages)  # no range needed a second page
+    ranges = [q["jql"][0] for q in id_pages if " AND id " in q["jql"][0]]
+    assert len(ranges) == 4 and all(r.startswith("(project = BIG) AND id ") for r in ranges)
+
+
+def test_cloud_id_range_holding_more_than_a_page_goes_on_by_its_token(cloud_2500: Sandbox) -> None:
+    clear_log(cloud_2500)
+    jql = "project = BIG AND (key <= BIG-1200 OR key = BIG-2500)"  # 1201 ids bunched at the low end
+    with client_for(cloud_2500) as client:
+        keys = [issue["key"] for issue in client.search(jql, FIELDS)]
+    assert len(keys) == len(set(keys)) == 1201
+    tokens = [e for e in cloud_2500.state.log.matching("/rest/api/3/search/jql") if "nextPageToken" in e.query]
+    assert len(tokens) == 1  # the crowded range's second page (the lowest ids' own token is never followed)
+    crowded = parse_qs(tokens[0].query)["jql"][0]
+    assert " AND id < " in crowded and "id >=" not in crowded  # the lowest of the two ranges
+
+
+@pytest.mark.parametrize(
+    ("condition", "span", "ranges", "queries"),
+    [
+        ("project = X", (10, 20), 1, ["(project = X)"]),
+        ("project = X", (10, 20), 2, ["(project = X) AND id < 15", "(project = X) AND id >= 15"]),
+        (
+            "a = 1 OR b = 2",
+            (0, 9),
+            3,
+            ["(a = 1 OR b = 2) AND id < 3", "(a = 1 OR b = 2) AND id >= 3 AND id < 6", "(a = 1 OR b = 2) AND id >= 6"],
+        ),
+        ("project = X", (7, 9), 5, ["(project = X) AND id < 8", "(project = X) AND id >= 8"]),
+    ],
+)
+def test_id_ranges_cover_the_condition_open_at_both_ends(
+    condition: str, span: tuple[int, int], ranges: int, queries: list[str]
+) -> None:
+    assert id_range_queries(condition, span, ranges) == queries
 
 
 def test_cloud_bulkfetch_of_multi_valued_fields_goes_by_100(cloud_2500: Sandbox) -> None:
@@ -87,7 +127,8 @@ def test_cloud_large_search_survives_transient_faults(cloud_2500: Sandbox) -> No
     try:
         api = ApiClient("Jira", cloud_2500.jira_url, auth=("demo@example.com", "sandbox-token"))
         with JiraClient(api, "cloud") as client:
-            keys = [issue["key"] for issue in client.search("project = BIG", FIELDS)]
+            # by 100 (sub-tasks are multi-valued): 24 bulk fetches for the faults to hit
+            keys = [issue["key"] for issue in client.search("project = BIG", [*FIELDS, "subtasks"])]
     finally:
         cloud_2500.state.faults = Faults()
     assert len(keys) == len(set(keys)) == 2500
@@ -149,3 +190,35 @@ def test_cloud_site_refusing_large_bulk_fetches_is_asked_by_100() -> None:
     refused = [e for e in bulk if e.status == 400]
     assert refused and len(refused) <= client.parallelism  # only the batches already in flight
     assert sum(1 for e in bulk if e.status == 200) == math.ceil(1400 / 100)
+
+
+def test_automatic_garbage_collection_waits_while_a_large_search_streams_in(cloud_2500: Sandbox) -> None:
+    assert gc.isenabled()
+    with client_for(cloud_2500) as client:
+        pages = client.search_pages("project = BIG", FIELDS)
+        next(pages)  # the first page, with fields: a small search ends here, collection untouched
+        assert gc.isenabled()
+        next(pages)
+        assert not gc.isenabled()
+        rest = sum(len(page) for page in pages)
+        assert gc.isenabled() and rest > 0
+        abandoned = client.search_pages("project = BIG", FIELDS)
+        next(abandoned), next(abandoned)
+        assert not gc.isenabled()
+        abandoned.close()
+    assert gc.isenabled()
+
+
+def test_collection_resumes_when_the_last_of_concurrent_searches_ends_and_only_if_it_was_on() -> None:
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

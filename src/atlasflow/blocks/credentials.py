@@ -237,9 +237,10 @@ class _RateLimiter:
     Requests on a client's critical path (:func:`atlasflow.clients.ratelimit.critical_path`: the chain of
     id pages of a large search) take the next free slot before requests the chain feeds.
 
-    A refused batch is asked for again once that many slots have decayed. (Prefect's own ``rate_limit``
-    waits for the server's ``Retry-After``, which counts every slot refused lately as if still waiting: a
-    lone client polling at that pace gets about half the rate.)
+    A refused batch is asked for again once that many slots have decayed, and from then on each batch
+    once the previous one's slots have (see :meth:`_occupy`). (Prefect's own ``rate_limit`` waits for the
+    server's ``Retry-After``, which counts every slot refused lately as if still waiting: a lone client
+    polling at that pace gets about half the rate.)
 
     Whether the limit exists is asked once per client: acquiring a slot of a missing limit costs Prefect
     more than a second of back-off each time.
@@ -256,6 +257,8 @@ class _RateLimiter:
         self._turn = threading.Condition()
         self._client: SyncPrefectClient | None = None
         self._client_lock = threading.Lock()  # batches and server-asked holds may ask at once
+        self._paced = False  # a batch was refused lately: ask for each next one once the last has decayed
+        self._next_ask = 0.0  # monotonic time the last batch's slots have decayed by
 
     def __call__(self) -> None:
         """A slot for one request; requests on the critical path (:func:`critical_path`) are served first."""
@@ -299,16 +302,31 @@ class _RateLimiter:
             self._occupy(min(self.limit, max(1, math.ceil(seconds * self.per_second))))
 
     def _occupy(self, slots: int) -> None:
-        """Occupy ``slots`` of the limit, waiting while they are taken."""
+        """Occupy ``slots`` of the limit, waiting while they are taken.
+
+        Once a batch has been refused, the limit is spent as fast as it frees: each later batch is asked
+        for when the previous one's slots have decayed, not at once (that ask would be refused, and a
+        refusal restarts the server's decay clock). Pacing ends after an idle spell long enough for the
+        limit to fill again.
+        """
         client = self._prefect()
+        decay = slots / self.per_second if self.per_second > 0 else 1.0
         while True:
+            now = time.monotonic()
+            if now > self._next_ask + decay:
+                self._paced = False
+            elif self._paced and now < self._next_ask:
+                time.sleep(self._next_ask - now)
             try:
                 client.increment_concurrency_slots(names=[self.name], slots=slots, mode="rate_limit")
-                return
             except httpx.HTTPStatusError as refused:
                 if refused.response.status_code != httpx.codes.LOCKED:
                     raise
-                time.sleep(slots / self.per_second if self.per_second > 0 else 1.0)
+                self._paced = True
+                self._next_ask = time.monotonic() + decay
+                continue
+            self._next_ask = time.monotonic() + decay
+            return
 
     def _prefect(self) -> SyncPrefectClient:
         """One Prefect client for the limiter's life, closed with it: opening one per batch costs ~60 ms,

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal, TypeVar
 
+from atlasflow.clients.gcpause import gc_paused
 from atlasflow.clients.http import ApiClient, AtlassianError
 from atlasflow.clients.ratelimit import critical_path
 
@@ -32,6 +34,9 @@ MAX_GET_JQL = 1500
 REQUESTED_PAGE_SIZE = 1000
 #: Cloud ``search/jql`` page size when only ids are asked for (the documented maximum).
 ID_PAGE_SIZE = 5000
+#: How full, on average, a range of a split Cloud id search is meant to fill a page: room for ids that
+#: are not spread evenly.
+RANGE_FILL = 0.8
 #: Issues per Cloud ``issue/bulkfetch``; up to the larger number when every field is named, at most
 #: :data:`BULK_FETCH_MAX_FIELDS` of them, and none is multi-valued.
 BULK_FETCH_SIZE = 100
@@ -149,33 +154,67 @@ class JiraClient:
         if first.get("isLast", True) or not first.get("nextPageToken"):
             return
         seen = {str(issue["id"]) for issue in issues}
-        size = self._bulk_fetch_size(fields)
+        size = self._fetch_pool().submit(_first, self._bulk_fetch_size, fields)  # while the ids are planned
         batches = (
             functools.partial(self.bulk_fetch, batch, fields, decoder=decoder)
             for batch in self._new_ids(jql, seen, size)
         )
-        yield from self._pipelined(batches)
+        with gc_paused():
+            yield from self._pipelined(batches)
 
-    def _new_ids(self, jql: str, seen: set[str], size: int) -> Iterator[list[str]]:
+    def _new_ids(self, jql: str, seen: set[str], size: Future[int]) -> Iterator[list[str]]:
         """Batches of ``size`` ids matching ``jql`` that are not in ``seen`` (which they are added to)."""
-        token: str | None = None
         batch: list[str] = []
-        while True:
-            with critical_path():  # every bulk fetch waits on these pages
-                page = self._cloud_page(jql, (), token, ID_PAGE_SIZE)
-            for issue in page.get("issues", []):
-                issue_id = str(issue["id"])
+        for ids in self._id_pages(jql_condition(jql)):
+            for issue_id in ids:
                 if issue_id not in seen:
                     seen.add(issue_id)
                     batch.append(issue_id)
-                    if len(batch) == size:
+                    if len(batch) == size.result():
                         yield batch
                         batch = []
-            token = page.get("nextPageToken")
-            if page.get("isLast", True) or not token:
-                break
         if batch:
             yield batch
+
+    def _id_pages(self, condition: str) -> Iterator[list[str]]:
+        """Every id matching ``condition``, by pages in the order they arrive (an id may come twice).
+
+        One ``nextPageToken`` chain would make the wait grow with the scope (a page of
+        :data:`ID_PAGE_SIZE` ids after the other). Instead the lowest ids (which also show the page size
+        the site grants), the highest id and the approximate count are asked for at once; the span
+        between is cut into ranges expected to fit a page each, and the ranges are paged in parallel.
+        The first range is open below and the last open above, so every id falls in exactly one range
+        whatever the site's order or count says: those only decide how even the ranges are, and a range
+        that holds more than a page goes on by its own token.
+        """
+        pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="jira-ids")
+        try:
+            lowest = pool.submit(_first, self._cloud_page, _ordered(condition, "id ASC"), (), None, ID_PAGE_SIZE)
+            highest = pool.submit(_first, self._cloud_page, _ordered(condition, "id DESC"), (), None, 1)
+            count = pool.submit(_first, self.count, condition)
+            first = lowest.result()
+            low_ids = [int(issue["id"]) for issue in first.get("issues", [])]
+            yield [str(i) for i in low_ids]
+            if first.get("isLast", True) or not first.get("nextPageToken") or not low_ids:
+                return
+            top = [int(issue["id"]) for issue in highest.result().get("issues", [])]
+            span = (min(low_ids), max(top or low_ids) + 1)
+            ranges = math.ceil(count.result() / (len(low_ids) * RANGE_FILL))
+            pending = {
+                pool.submit(_first, self._cloud_page, query, (), None, ID_PAGE_SIZE): query
+                for query in id_range_queries(condition, span, ranges)
+            }
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    query = pending.pop(future)
+                    page = future.result()
+                    yield [str(issue["id"]) for issue in page.get("issues", [])]
+                    token = page.get("nextPageToken")
+                    if not page.get("isLast", True) and token:
+                        pending[pool.submit(_first, self._cloud_page, query, (), token, ID_PAGE_SIZE)] = query
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def bulk_fetch(
         self, ids: Sequence[str], fields: Sequence[str], *, retry: bool = True, decoder: PageDecoder | None = None
@@ -274,10 +313,11 @@ class JiraClient:
         size = int(first.get("maxResults") or len(issues) or 1)
         if not issues or total <= len(issues):
             return
-        if total <= DC_RESULT_WINDOW:
-            yield from self._dc_window(jql, fields, len(issues), total, size, decoder)
-        else:
-            yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues}, decoder)
+        with gc_paused():
+            if total <= DC_RESULT_WINDOW:
+                yield from self._dc_window(jql, fields, len(issues), total, size, decoder)
+            else:
+                yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues}, decoder)
 
     def _dc_window(
         self, jql: str, fields: Sequence[str], start: int, total: int, size: int, decoder: PageDecoder | None
@@ -461,6 +501,34 @@ def jql_condition(jql: str) -> str:
                 quote = char
     match = _ORDER_BY.search("".join(masked))
     return (jql[: match.start()] if match else jql).strip()
+
+
+def _first(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` on the critical path: every bulk fetch waits on the ids and what plans them."""
+    with critical_path():
+        return call(*args)
+
+
+def _ordered(condition: str, order: str) -> str:
+    return f"{condition} ORDER BY {order}" if condition else f"ORDER BY {order}"
+
+
+def id_range_queries(condition: str, span: tuple[int, int], ranges: int) -> list[str]:
+    """``condition`` cut into ``ranges`` queries by id, even over ``span`` (lowest, past the highest).
+
+    The first query is open below and the last open above: together they match what ``condition``
+    matches, each issue once.
+    """
+    low, high = span
+    ranges = max(1, min(ranges, high - low))
+    bounds = [low + (high - low) * n // ranges for n in range(1, ranges)]
+    edges: list[tuple[int | None, int | None]] = list(zip([None, *bounds], [*bounds, None], strict=True))
+    queries = []
+    for start, end in edges:
+        clauses = [f"({condition})" if condition else ""]
+        clauses += [f"id >= {start}" if start is not None else "", f"id < {end}" if end is not None else ""]
+        queries.append(" AND ".join(c for c in clauses if c) or condition)
+    return queries
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:

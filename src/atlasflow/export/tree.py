@@ -7,7 +7,7 @@ children. Every issue is visited once, whatever cycles the links form.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,8 +88,9 @@ class TreeWalker:
         ]
         return self.client.search_many(queries, self.fields, self.read_page)
 
-    def fetch_jql(self, jql: str) -> list[dict[str, Any]]:
-        return list(self.client.search(jql, self.fields, self.read_page))
+    def fetch_jql(self, jql: str) -> Iterator[dict[str, Any]]:
+        """The issues matching ``jql``, as their pages arrive."""
+        return self.client.search(jql, self.fields, self.read_page)
 
     def parent_key(self, issue: dict[str, Any]) -> str | None:
         """The hierarchy parent of an issue: ``parent``, else (Data Center) its Epic Link."""
@@ -145,31 +146,62 @@ class TreeWalker:
             relation=relation,
         )
 
-    def forest(self, issues: Sequence[dict[str, Any]]) -> list[Node]:
+    def forest(self, issues: Iterable[dict[str, Any]]) -> list[Node]:
         """Arrange a flat search result as trees: issues whose parent is not in the result are roots.
 
-        Each issue is placed once: from it up to the first ancestor already placed (or a root: no parent
-        in the result, or a parent that closes a cycle), then down that path.
+        Issues are placed as they come, under a parent already placed (and what waited for them with
+        them), so a search streamed page by page is mostly arranged when its last page arrives. The rest
+        (parents that never came, cycles) is placed at the end, each issue once: from it up to the first
+        ancestor already placed (or a root: no parent in the result, or a parent that closes a cycle),
+        then down that path.
         """
-        by_key = {str(i["key"]): i for i in issues}
+        by_key: dict[str, dict[str, Any]] = {}
         nodes: dict[str, Node] = {}
+        waiting: dict[str, list[str]] = {}  # parent key -> children that came before it
+        order: dict[str, tuple[tuple[Any, ...], str]] = {}
+        for issue in issues:
+            key = str(issue["key"])
+            by_key[key] = issue
+            order[key] = natural_key(key)
+            parent = self.parent_key(issue)
+            if parent is None or parent in nodes:
+                self._place(key, nodes[parent] if parent else None, by_key, nodes, waiting)
+            else:
+                waiting.setdefault(parent, []).append(key)
         for key in by_key:
             path: list[str] = []
             on_path: set[str] = set()
-            top: Node | None = None
             climbing: str | None = key
             while climbing is not None and climbing not in nodes:
                 path.append(climbing)
                 on_path.add(climbing)
                 parent = self.parent_key(by_key[climbing])
                 climbing = parent if parent in by_key and parent not in on_path else None
-            if climbing is not None:
-                top = nodes[climbing]
+            top = nodes[climbing] if climbing is not None else None
             for placed in reversed(path):
                 issue = by_key[placed]
                 top = Node(issue) if top is None else self._child(issue, top, relation_of(issue, top.issue))
                 nodes[placed] = top
-        return sorted(nodes.values(), key=lambda n: (n.level, natural_key(n.key)))
+        return [node for _, node in sorted(nodes.items(), key=lambda item: (item[1].level, order[item[0]]))]
+
+    def _place(
+        self,
+        key: str,
+        parent: Node | None,
+        by_key: dict[str, dict[str, Any]],
+        nodes: dict[str, Node],
+        waiting: dict[str, list[str]],
+    ) -> None:
+        """Place ``key`` under ``parent`` (a root without), then whatever was waiting for it, and so on."""
+        stack: list[tuple[str, Node | None]] = [(key, parent)]
+        while stack:
+            key, parent = stack.pop()
+            if key in nodes:
+                continue
+            issue = by_key[key]
+            node = Node(issue) if parent is None else self._child(issue, parent, relation_of(issue, parent.issue))
+            nodes[key] = node
+            stack.extend((child, node) for child in waiting.pop(key, ()))
 
     def to_row(self, node: Node) -> ExportRow:
         fields = node.issue.get("fields", {})
