@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from atlasflow.clients.gcpause import gc_paused
 from atlasflow.clients.jira import JiraClient, chunks, quote_jql
 from atlasflow.export.pages import PageReader
 from atlasflow.formats.changes import natural_key
@@ -155,6 +156,10 @@ class TreeWalker:
         ancestor already placed (or a root: no parent in the result, or a parent that closes a cycle),
         then down that path.
         """
+        with gc_paused():  # the nodes hold no cycles; a streamed search pauses collection as well
+            return self._forest(issues)
+
+    def _forest(self, issues: Iterable[dict[str, Any]]) -> list[Node]:
         by_key: dict[str, dict[str, Any]] = {}
         nodes: dict[str, Node] = {}
         waiting: dict[str, list[str]] = {}  # parent key -> children that came before it
@@ -169,6 +174,8 @@ class TreeWalker:
             else:
                 waiting.setdefault(parent, []).append(key)
         for key in by_key:
+            if key in nodes:
+                continue
             path: list[str] = []
             on_path: set[str] = set()
             climbing: str | None = key
