@@ -44,7 +44,7 @@ def export(sb: Sandbox, out: Path, store: SnapshotStore | None) -> tuple[float, 
             nodes.extend(frontier)
         client.close()
         previous = loading.result() if loading else None
-    rows = [walker.to_row(n) for n in nodes]
+    rows = walker.rows(nodes)
     changes, summary = None, "not compared"
     if store is not None:
         snapshot = build_snapshot(rows, [])

@@ -74,6 +74,16 @@ def test_cloud_large_search_is_id_ranges_in_parallel_then_bulkfetch_of_1000(clou
     assert len(ranges) == 4 and all(r.startswith("(project = BIG) AND id ") for r in ranges)
 
 
+def test_cloud_search_of_one_id_page_plans_no_ranges(cloud_2500: Sandbox) -> None:
+    clear_log(cloud_2500)
+    with client_for(cloud_2500) as client:
+        keys = [issue["key"] for issue in client.search("project = BIG AND key <= BIG-800", FIELDS)]
+    assert len(keys) == len(set(keys)) == 800
+    counts = requests_by_path(cloud_2500)
+    assert counts["GET /rest/api/3/search/jql"] == 2  # the page with fields, then every id in one page
+    assert counts["POST /rest/api/3/search/approximate-count"] == 0
+
+
 def test_cloud_id_range_holding_more_than_a_page_goes_on_by_its_token(cloud_2500: Sandbox) -> None:
     clear_log(cloud_2500)
     jql = "project = BIG AND (key <= BIG-1200 OR key = BIG-2500)"  # 1201 ids bunched at the low end

@@ -180,23 +180,24 @@ class JiraClient:
         """Every id matching ``condition``, by pages in the order they arrive (an id may come twice).
 
         One ``nextPageToken`` chain would make the wait grow with the scope (a page of
-        :data:`ID_PAGE_SIZE` ids after the other). Instead the lowest ids (which also show the page size
-        the site grants), the highest id and the approximate count are asked for at once; the span
-        between is cut into ranges expected to fit a page each, and the ranges are paged in parallel.
+        :data:`ID_PAGE_SIZE` ids after the other). Instead, when the lowest ids (which also show the page
+        size the site grants) are not all, the highest id and the approximate count are asked for at once;
+        the span between is cut into ranges expected to fit a page each, and the ranges are paged in
+        parallel.
         The first range is open below and the last open above, so every id falls in exactly one range
         whatever the site's order or count says: those only decide how even the ranges are, and a range
         that holds more than a page goes on by its own token.
         """
         pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="jira-ids")
         try:
-            lowest = pool.submit(_first, self._cloud_page, _ordered(condition, "id ASC"), (), None, ID_PAGE_SIZE)
+            first = _first(self._cloud_page, _ordered(condition, "id ASC"), (), None, ID_PAGE_SIZE)
+            low_ids = [int(issue["id"]) for issue in first.get("issues", [])]
+            if first.get("isLast", True) or not first.get("nextPageToken") or not low_ids:
+                yield [str(i) for i in low_ids]
+                return
             highest = pool.submit(_first, self._cloud_page, _ordered(condition, "id DESC"), (), None, 1)
             count = pool.submit(_first, self.count, condition)
-            first = lowest.result()
-            low_ids = [int(issue["id"]) for issue in first.get("issues", [])]
-            yield [str(i) for i in low_ids]
-            if first.get("isLast", True) or not first.get("nextPageToken") or not low_ids:
-                return
+            yield [str(i) for i in low_ids]  # fetched while the ranges are planned
             top = [int(issue["id"]) for issue in highest.result().get("issues", [])]
             span = (min(low_ids), max(top or low_ids) + 1)
             ranges = math.ceil(count.result() / (len(low_ids) * RANGE_FILL))

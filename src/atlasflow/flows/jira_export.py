@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,18 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+@dataclass(frozen=True)
+class Level:
+    """Issues as a task returns them. Prefect links every element of a task's result to its run (to track
+    dependencies); wrapped, a level of 100,000 issues is one link instead of 100,000."""
+
+    nodes: list[Node]
+
+
 @remote_task(timeout_seconds=900)
 def fetch_roots(
     walker: TreeWalker, root_tickets: list[str] | None, project_key: str | None, jql: str | None
-) -> list[Node]:
+) -> Level:
     """Level 0: the root tickets, or the issues of a project / JQL arranged as trees."""
     if root_tickets:
         keys = list(dict.fromkeys(k.strip().upper() for k in root_tickets))
@@ -60,15 +69,15 @@ def fetch_roots(
         missing = set(keys) - {str(i["key"]) for i in issues}
         if missing:
             raise LookupError(f"root ticket(s) not found or not visible: {', '.join(sorted(missing))}")
-        return sorted((Node(i) for i in issues), key=lambda n: natural_key(n.key))
+        return Level(sorted((Node(i) for i in issues), key=lambda n: natural_key(n.key)))
     query = f'project = "{project_key}" ORDER BY key' if project_key else str(jql)
-    return walker.forest(walker.fetch_jql(query))
+    return Level(walker.forest(walker.fetch_jql(query)))
 
 
 @remote_task(timeout_seconds=900)
-def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> list[Node]:
+def fetch_level(walker: TreeWalker, frontier: list[Node], seen: set[str]) -> Level:
     """One level down: all children (and linked issues) of a whole level in as few searches as possible."""
-    return walker.children(frontier, seen)
+    return Level(walker.children(frontier, seen))
 
 
 @task(cache_policy=NONE, timeout_seconds=600)
@@ -101,12 +110,14 @@ def walk(
     """
     logger = get_run_logger()
     nodes = list(roots)
+    if not follow:
+        return nodes
     seen = {n.key for n in nodes}
-    frontier = nodes if follow else []
+    frontier = nodes
     level = 0
     while frontier and (max_depth is None or level < max_depth):
         level += 1
-        frontier = fetch_level(walker, opaque(frontier), opaque(seen))
+        frontier = fetch_level(walker, opaque(frontier), opaque(seen)).nodes
         nodes.extend(frontier)
         share = level / max_depth if max_depth else 1 - 0.5**level
         progress.update(10 + 70 * share, f"level {level}: {len(frontier)} issue(s), {len(nodes)} in all")
@@ -225,11 +236,11 @@ def jira_export(
             # the previous snapshot is read while Jira is walked
             previous = reader.submit(store.load, scope) if str(compare_to).lower() == "previous" else None
             walker = TreeWalker(client, extra, include_links=include_links, walk=not project_key)
-            roots = fetch_roots(walker, root_tickets, project_key, jql)
+            roots = fetch_roots(walker, root_tickets, project_key, jql).nodes
             logger.info("level 0: %d issue(s) for %s", len(roots), query)
             progress.update(10, f"level 0: {len(roots)} issue(s) for {query}")
             nodes = walk(walker, roots, max_depth, follow=not project_key, progress=progress)
-            rows = [walker.to_row(n) for n in nodes]
+            rows = walker.rows(nodes)
             snapshot, changes, note = compare(
                 opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
             )
