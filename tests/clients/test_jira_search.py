@@ -61,7 +61,7 @@ def test_cloud_large_search_is_id_ranges_in_parallel_then_bulkfetch_of_1000(clou
     assert len(keys) == len(set(keys)) == 2500
     assert all(issue["fields"]["summary"] for issue in issues)
     counts = requests_by_path(cloud_2500)
-    # a page with fields; then at once the lowest ids (1000 a page here), the highest id and the count;
+    # a page with fields; the lowest ids (1000 a page here); then at once the highest id and the count;
     # then 2500 / (1000 x 0.8) = 4 id ranges at once, one page each; 2400 issues in batches of 1000
     assert counts["GET /rest/api/3/search/jql"] == 1 + 2 + 4
     assert counts["POST /rest/api/3/search/approximate-count"] == 1

@@ -34,7 +34,7 @@ MAX_GET_JQL = 1500
 REQUESTED_PAGE_SIZE = 1000
 #: Cloud ``search/jql`` page size when only ids are asked for (the documented maximum).
 ID_PAGE_SIZE = 5000
-#: How full, on average, a range of a split Cloud id search is meant to fill a page: room for ids that
+#: The share of a page a range of a split Cloud id search is sized to fill on average: room for ids that
 #: are not spread evenly.
 RANGE_FILL = 0.8
 #: Issues per Cloud ``issue/bulkfetch``; up to the larger number when every field is named, at most
@@ -102,10 +102,10 @@ class JiraClient:
 
         The first page is asked for with its fields: a small result is one request. A larger one is
         fetched in parallel, as many requests at once as :attr:`parallelism` allows (each takes a slot
-        of the client's rate limit): on Cloud, the ids by ``nextPageToken`` pages of
-        :data:`ID_PAGE_SIZE` while the issues already known are fetched by ``issue/bulkfetch``; on
-        Data Center, ``startAt`` pages inside the search window and keyset ranges (``id > last``)
-        beyond it.
+        of the client's rate limit): on Cloud, the ids in pages of :data:`ID_PAGE_SIZE`, by id ranges
+        paged at once when they are more than a page (see :meth:`_id_pages`), while the issues already
+        known are fetched by ``issue/bulkfetch``; on Data Center, ``startAt`` pages inside the search
+        window and keyset ranges (``id > last``) beyond it.
 
         Args:
             jql: The query.
@@ -183,8 +183,7 @@ class JiraClient:
         :data:`ID_PAGE_SIZE` ids after the other). Instead, when the lowest ids (which also show the page
         size the site grants) are not all, the highest id and the approximate count are asked for at once;
         the span between is cut into ranges expected to fit a page each, and the ranges are paged in
-        parallel.
-        The first range is open below and the last open above, so every id falls in exactly one range
+        parallel. The first range is open below and the last open above, so every id falls in exactly one range
         whatever the site's order or count says: those only decide how even the ranges are, and a range
         that holds more than a page goes on by its own token.
         """
