@@ -13,9 +13,10 @@ from urllib.parse import urlparse
 
 import httpx
 from prefect.blocks.core import Block
-from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from atlasflow.clients.auth import (
     CLOUD_TOKEN_URL,
@@ -38,6 +39,8 @@ DeploymentKind = Literal["auto", "cloud", "datacenter"]
 JIRA_RATE_LIMIT = "atlasflow-jira-api"
 #: Slots of the rate limit a client takes per round trip to the Prefect API.
 RATE_LIMIT_BATCH = 5
+#: How long the rate limiter keeps asking a busy Prefect API before failing the request, in seconds.
+PREFECT_PATIENCE = 60.0
 
 
 def check_site_url(url: str) -> str:
@@ -255,7 +258,7 @@ class _RateLimiter:
         self._taking = False  # a thread is asking Prefect for the next batch
         self._first_waiting = 0  # requests on the critical path waiting for a slot
         self._turn = threading.Condition()
-        self._client: SyncPrefectClient | None = None
+        self._client: _SlotClient | None = None
         self._client_lock = threading.Lock()  # batches and server-asked holds may ask at once
         self._paced = False  # a batch was refused lately: ask for each next one once the last has decayed
         self._next_ask = 0.0  # monotonic time the last batch's slots have decayed by
@@ -318,7 +321,7 @@ class _RateLimiter:
             elif self._paced and now < self._next_ask:
                 time.sleep(self._next_ask - now)
             try:
-                client.increment_concurrency_slots(names=[self.name], slots=slots, mode="rate_limit")
+                client.increment(self.name, slots)
             except httpx.HTTPStatusError as refused:
                 if refused.response.status_code != httpx.codes.LOCKED:
                     raise
@@ -328,15 +331,13 @@ class _RateLimiter:
             self._next_ask = time.monotonic() + decay
             return
 
-    def _prefect(self) -> SyncPrefectClient:
-        """One Prefect client for the limiter's life, closed with it: opening one per batch costs ~60 ms,
+    def _prefect(self) -> _SlotClient:
+        """One Prefect connection for the limiter's life, closed with it: opening one per batch costs ~60 ms,
         paid by every request waiting behind the batch."""
         with self._client_lock:
             if self._client is None:
-                client = get_client(sync_client=True)
-                client.__enter__()
-                weakref.finalize(self, client.__exit__, None, None, None)
-                self._client = client
+                self._client = _SlotClient()
+                weakref.finalize(self, self._client.close)
             return self._client
 
     def _look_up(self) -> None:
@@ -352,6 +353,44 @@ class _RateLimiter:
         self.active = True
         self.limit = limit.limit
         self.per_second = float(limit.slot_decay_per_second or 0.0)
+
+
+class _SlotClient:
+    """The rate limiter's own Prefect client (not the flow run's, which ``get_client`` hands out inside a
+    run), asking a busy server again sooner than Prefect's client would."""
+
+    def __init__(self) -> None:
+        # A response hook raising on "busy" ends Prefect's own retry loop at once, back-off and all.
+        self._client = get_client(httpx_settings={"event_hooks": {"response": [_raise_busy]}}, sync_client=True)
+        self._client.__enter__()
+
+    def increment(self, name: str, slots: int) -> None:
+        """Take ``slots`` of the limit now, or raise its refusal (423).
+
+        A busy Prefect API is asked again after 50 ms, doubling, for up to :data:`PREFECT_PATIENCE`: every
+        request of the export waits behind this one, where Prefect's client would wait 2 s and more.
+        """
+        for attempt in Retrying(
+            retry=retry_if_exception_type(PrefectBusy),
+            wait=wait_exponential_jitter(initial=0.05, max=5, jitter=0.05),
+            stop=stop_after_delay(PREFECT_PATIENCE),
+            reraise=True,
+        ):
+            with attempt:
+                self._client.increment_concurrency_slots(names=[name], slots=slots, mode="rate_limit")
+
+    def close(self) -> None:
+        self._client.__exit__(None, None, None)
+
+
+class PrefectBusy(RuntimeError):
+    """The Prefect API answered 503: busy, not refusing (a server on SQLite while another write holds the
+    database: a flow's own logs and states, for one)."""
+
+
+def _raise_busy(response: httpx.Response) -> None:
+    if response.status_code == httpx.codes.SERVICE_UNAVAILABLE:
+        raise PrefectBusy(f"the Prefect API is busy: {response.request.method} {response.request.url.path}")
 
 
 def jira_client(block_name: str) -> JiraClient:
