@@ -39,6 +39,7 @@ from atlasflow.flows.job_inbox import (
     Rejected,
     idempotency_key,
     parse_request,
+    request_text,
     run_job_inbox,
     start,
 )
@@ -188,7 +189,8 @@ def test_inbox_starts_each_request_once_on_its_priority_queue(
     req1, req2 = runs[UUID(rows["REQ-1"]["Run ID"])], runs[UUID(rows["REQ-2"]["Run ID"])]
     assert req1.work_queue_name == "high" and req1.parameters["root_tickets"] == ["DEMO-1"]
     assert req1.deployment_id == inbox_deployments["jira-export/demo-export"]
-    assert req1.idempotency_key == idempotency_key(site.confluence_url, JOB_INBOX_ID, "REQ-1")
+    asked = request_text(rows["REQ-1"])
+    assert req1.idempotency_key == idempotency_key(site.confluence_url, JOB_INBOX_ID, "REQ-1", asked)
     assert req2.work_queue_name == "medium" and req2.parameters["page_id"] == "557061"
     assert req2.deployment_id == inbox_deployments["confluence-table-sync/table-sync"]
     assert rows["REQ-1"]["State"] == rows["REQ-2"]["State"] == "Scheduled · requested by Demo Admin"
@@ -216,19 +218,19 @@ def test_inbox_after_a_crash_before_the_write_back_reuses_the_run(
     row = inbox_rows(cloud_site)["REQ-1"]
     request = parse_request(row, DEFAULT_JOB_MAP)
     # A previous inbox run started REQ-1 and died before writing the Run ID into the page.
-    lost_id, _ = start(cloud_site.confluence_url, JOB_INBOX_ID, request)
+    lost_id = start(cloud_site.confluence_url, JOB_INBOX_ID, request).run_id
     assert inbox_rows(cloud_site)["REQ-1"]["Run ID"] == ""
 
     result = run_job_inbox(page_id=JOB_INBOX_ID)
 
     assert inbox_rows(cloud_site)["REQ-1"]["Run ID"] == lost_id
-    assert result["started"] == 2
+    assert result["started"] == 1 and result["already_started"] == 1  # REQ-2 started here; REQ-1 found
     with get_client(sync_client=True) as client:
         same_key = client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["demo-export"])),
             flow_filter=FlowFilter(name=FlowFilterName(any_=["jira-export"])),
         )
-    key = idempotency_key(cloud_site.confluence_url, JOB_INBOX_ID, "REQ-1")
+    key = idempotency_key(cloud_site.confluence_url, JOB_INBOX_ID, "REQ-1", request.asked)
     assert [r.id for r in same_key if r.idempotency_key == key] == [UUID(lost_id)]
 
 

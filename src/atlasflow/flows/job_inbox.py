@@ -15,11 +15,18 @@ pages and destructive switches come from the deployment unless the operator's jo
 cancelled by the next inbox run. The requester, the author of the page version in which the row
 first appeared (from the page history), is recorded on the run (tag ``requester:<name>``) and in State.
 
-Exactly once: the flow run is created with the idempotency key ``inbox-<site>-<page id>-<request>``. A
-crash (or a failed page write) between starting a run and writing its id back leaves the row without a Run
-ID; the next inbox run asks for the same key and Prefect returns the run already created instead of a
-second one, whose id is then written. Two inbox runs reading the page at the same time get the same run the
-same way. A request id is therefore used once for good: to run a job again, add a row with a new id.
+Exactly once: the flow run is created with the idempotency key ``inbox-<site>-<page id>-<request>-<text>``
+(``<text>`` a hash of what the row asks for). A crash (or a failed page write) between starting a run and
+writing its id back leaves the row without a Run ID; the next inbox run asks for the same key and Prefect
+returns the run already created instead of a second one, whose id is then written (counted as started
+before, not as started: an inbox run counts only the runs it created). The row is read again right before
+each write: a row edited or removed meanwhile gets nothing written, and a run just started for its earlier
+text is cancelled, so a Run ID never stands beside parameters its run did not get.
+
+Runs are found by key, never by the Run ID cell: an inbox editor can write any run's id there, so a cell
+naming a run the inbox did not start for that row (and text) gets "Run ID does not belong to this request";
+that run is neither read into the page, capped nor cancelled. A request id with a Run ID is not started
+again; to run a request again, add a row with a new id.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
@@ -50,7 +57,7 @@ from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.flows.common import PageId, job_hooks, one_line_failures, page_key, table_ref, transient_only
 from atlasflow.flows.confluence_table_sync import fetch_page
 from atlasflow.flows.inbox_rules import RequestRefused, requestable
-from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
+from atlasflow.formats.confluence_tables import merge_rows, read_table
 
 #: Job type (as written in the Job column) → deployment ``flow-name/deployment-name``. Only what is listed
 #: can be requested: destructive jobs (bulk update, delete) and shell commands are left out on purpose,
@@ -79,6 +86,10 @@ MAX_RUN_MINUTES = 120.0
 
 
 REQUESTER_TAG = "requester:"
+#: Tag prefix naming the call that created a run, so an inbox run counts only the runs it created.
+STARTER_TAG = "inbox-start:"
+#: A row's State when its Run ID cell names a run the inbox did not start for that row.
+NOT_OWNED = "Run ID does not belong to this request"
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,8 @@ class Request:
     parameters: dict[str, Any]
     queue: str
     requester: str = ""
+    asked: tuple[str, ...] = ()
+    """What the row asked for when it was read (:func:`request_text`): the run is keyed on it."""
 
 
 class RowHistory:
@@ -159,12 +172,19 @@ class Rejected(ValueError):
     """A row that cannot be started as written; the message is what the requester reads in State."""
 
 
-def idempotency_key(site_url: str, page_id: str, request: str) -> str:
-    """The flow-run idempotency key of a request: one run per request id and inbox page, ever.
+def idempotency_key(site_url: str, page_id: str, request: str, asked: tuple[str, ...]) -> str:
+    """The flow-run idempotency key of a request: one run per request id, request text and inbox page, ever.
 
     The Confluence site is part of it (as a short hash of its URL), so that two sites with the same page
-    ids on one Prefect server do not share requests.
+    ids on one Prefect server do not share requests; so is a hash of what the row asks for
+    (:func:`request_text`), so that a run belongs to the request as it read when the run was started.
     """
+    text = hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:12]
+    return f"{_legacy_key(site_url, page_id, request)}-{text}"
+
+
+def _legacy_key(site_url: str, page_id: str, request: str) -> str:
+    """The key of runs started before keys named the request's text (still owned by their request id)."""
     site = hashlib.sha256(site_url.strip().rstrip("/").lower().encode()).hexdigest()[:8]
     return f"inbox-{site}-{page_id}-{request}"
 
@@ -195,7 +215,7 @@ def parse_request(row: dict[str, str], job_map: Mapping[str, str | InboxJob]) ->
         checked = requestable(job, parameters, frozenset(jobs[job].allow))
     except RequestRefused as exc:
         raise Rejected(str(exc)) from None
-    return Request(row[KEY], jobs[job].deployment, checked, PRIORITY_QUEUES[priority])
+    return Request(row[KEY], jobs[job].deployment, checked, PRIORITY_QUEUES[priority], asked=request_text(row))
 
 
 def inbox_jobs(job_map: Mapping[str, str | InboxJob] | Mapping[str, Any] | None) -> dict[str, InboxJob]:
@@ -210,6 +230,24 @@ def inbox_jobs(job_map: Mapping[str, str | InboxJob] | Mapping[str, Any] | None)
     return jobs
 
 
+@dataclass(frozen=True)
+class WriteBack:
+    """Cells the inbox writes into one row (``Run ID`` and/or ``State``), and the row as the inbox read it.
+
+    Written only if the row still reads so when the page is written: a requester's edit made meanwhile (or
+    a removed row) wins, and the inbox acts on the row as it now reads on its next run.
+    """
+
+    request: str
+    asked: tuple[str, ...]
+    run_id: str
+    cells: dict[str, str]
+
+    def still_reads_so(self, rows: Mapping[str, dict[str, str]]) -> bool:
+        row = rows.get(self.request)
+        return row is not None and request_text(row) == self.asked and row["Run ID"].strip() == self.run_id
+
+
 @task(
     retries=2,
     retry_delay_seconds=5,
@@ -217,37 +255,58 @@ def inbox_jobs(job_map: Mapping[str, str | InboxJob] | Mapping[str, Any] | None)
     cache_policy=NONE,
     timeout_seconds=300,
 )
-def write_rows(client: ConfluenceClient, page_id: str, table: int | str, rows: list[dict[str, Any]]) -> MergeResult:
-    """Upsert Run ID/State of rows by Request (re-read and re-merged after a concurrent edit)."""
+def write_rows(client: ConfluenceClient, page_id: str, table: int | str, backs: list[WriteBack]) -> list[WriteBack]:
+    """Write Run ID/State into the rows that still read as the inbox read them; return the others.
 
-    def edit(page: Any) -> tuple[str | None, MergeResult]:
-        merged = merge_rows(page.body, table, KEY, rows, columns=WRITTEN)
-        return (merged.storage if merged.changed else None), merged
+    The rows are re-read from the page as it is at the write (and again after a concurrent edit).
+    """
+
+    def edit(page: Any) -> tuple[str | None, list[WriteBack]]:
+        rows = {r.get(KEY, ""): r for r in read_table(page.body, table).rows}
+        keep = [b for b in backs if b.still_reads_so(rows)]
+        merged = merge_rows(page.body, table, KEY, [{KEY: b.request, **b.cells} for b in keep], columns=WRITTEN)
+        return (merged.storage if merged.changed else None), [b for b in backs if b not in keep]
 
     return client.edit_page(page_id, edit, message="atlasflow job inbox").result
 
 
-def start(site_url: str, page_id: str, request: Request) -> tuple[str, str]:
-    """Create the request's flow run (or get the one created before under its key): (run id, state name).
+@dataclass(frozen=True)
+class Started:
+    """A request's flow run as :func:`start` found it."""
+
+    run_id: str
+    state: str
+    created: bool
+    """Whether this call created the run (``False``: an earlier inbox run had, under the same key)."""
+
+
+def start(site_url: str, page_id: str, request: Request) -> Started:
+    """Create the request's flow run, or get the one created before under its idempotency key.
 
     Raises:
         Rejected: The deployment does not exist.
     """
+    marker = f"{STARTER_TAG}{uuid.uuid4()}"
     try:
         flow_run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call of an async-dispatched function
             request.deployment,
             parameters=request.parameters,
             timeout=0,
             work_queue_name=request.queue,
-            idempotency_key=idempotency_key(site_url, page_id, request.request),
-            tags=[INBOX_TAG, *([f"{REQUESTER_TAG}{request.requester}"] if request.requester else [])],
+            idempotency_key=idempotency_key(site_url, page_id, request.request, request.asked),
+            tags=[INBOX_TAG, marker, *([f"{REQUESTER_TAG}{request.requester}"] if request.requester else [])],
             as_subflow=False,
         )
     except ObjectNotFound:
         raise Rejected(f"no deployment {request.deployment!r} on this Prefect server") from None
-    return str(flow_run.id), shown_state(
-        (flow_run.state.name if flow_run.state else None) or "Scheduled", request.requester
-    )
+    state = (flow_run.state.name if flow_run.state else None) or "Scheduled"
+    return Started(str(flow_run.id), shown_state(state, _requester_of(flow_run.tags)), marker in flow_run.tags)
+
+
+def withdraw(run_id: str) -> None:
+    """Cancel a run just started for a row that was edited or removed before its Run ID was written."""
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, Cancelling(message="its inbox row changed before the run was recorded"))
 
 
 def shown_state(state: str, requester: str) -> str:
@@ -259,26 +318,45 @@ def _requester_of(tags: list[str]) -> str:
     return next((t.removeprefix(REQUESTER_TAG) for t in tags if t.startswith(REQUESTER_TAG)), "")
 
 
-def current_states(run_ids: list[str], max_run_minutes: float | None = None) -> dict[str, str]:
-    """State of each run that exists, with its requester, by run id (ids that are not UUIDs are ignored).
+def current_states(
+    site_url: str, page_id: str, rows: list[dict[str, str]], max_run_minutes: float | None = None
+) -> dict[str, str]:
+    """The State to show in each row that has a Run ID, by request id.
 
-    A run still running after ``max_run_minutes`` is cancelled first (the time cap of inbox requests).
+    Only a run the inbox started for that very row counts: found by the row's idempotency key and the inbox
+    tag, never by the id written in the cell. A cell naming any other run gets :data:`NOT_OWNED` and that run
+    is neither read into the page nor touched. An owned run still running after ``max_run_minutes`` is
+    cancelled first (the time cap of inbox requests).
     """
-    ids = []
-    for text in run_ids:
-        try:
-            ids.append(uuid.UUID(text))
-        except ValueError:
-            continue
-    states: dict[str, str] = {}
+    keys = {
+        key: row[KEY]
+        for row in rows
+        for key in (
+            idempotency_key(site_url, page_id, row[KEY], request_text(row)),
+            _legacy_key(site_url, page_id, row[KEY]),
+        )
+    }
+    owned: dict[str, FlowRun] = {}
+    listed = list(keys)
     with get_client(sync_client=True) as client:
-        for at in range(0, len(ids), 200):
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[at : at + 200])))
-            if max_run_minutes is not None:
-                runs = [_capped(client, r, max_run_minutes) for r in runs]
-            states.update(
-                {str(r.id): shown_state(r.state.name, _requester_of(r.tags)) for r in runs if r.state and r.state.name}
+        for at in range(0, len(listed), 200):
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    idempotency_key=FlowRunFilterIdempotencyKey(any_=listed[at : at + 200]),
+                    tags=FlowRunFilterTags(all_=[INBOX_TAG]),
+                )
             )
+            owned.update({str(r.id): r for r in runs if r.idempotency_key in keys})
+        states: dict[str, str] = {}
+        for row in rows:
+            run = owned.get(row["Run ID"].strip())
+            if run is None or keys[str(run.idempotency_key)] != row[KEY]:
+                states[row[KEY]] = NOT_OWNED
+                continue
+            if max_run_minutes is not None:
+                run = _capped(client, run, max_run_minutes)
+            if run.state and run.state.name:
+                states[row[KEY]] = shown_state(run.state.name, _requester_of(run.tags))
     return states
 
 
@@ -323,9 +401,12 @@ def run_job_inbox(
             ``None`` = no time cap.
 
     Returns:
-        Counts: ``started``, ``already_started``, ``rejected`` (reason written into State; ``newly_rejected``
-        of them with a reason not shown before), ``not_started``
-        (an error that may pass: the row is tried again next time) and ``refreshed`` (State updated).
+        Counts: ``started`` (runs this inbox run created), ``already_started`` (rows whose run an earlier
+        inbox run created), ``rejected`` (reason written into State; ``newly_rejected`` of them with a
+        reason not shown before), ``not_started`` (an error that may pass: the row is tried again next
+        time), ``refreshed`` (State updated), ``waiting`` (over ``max_starts``), ``withdrawn`` (the row
+        changed while its run was being started: the run is cancelled) and ``not_owned`` (the Run ID
+        cell names a run the inbox did not start for that row).
 
     Raises:
         RuntimeError: Some request could not be started for a reason that may pass (after the other rows
@@ -338,7 +419,18 @@ def run_job_inbox(
     credentials = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block))
     client = credentials.get_client()
     counts = dict.fromkeys(
-        ("started", "already_started", "rejected", "newly_rejected", "not_started", "refreshed", "waiting"), 0
+        (
+            "started",
+            "already_started",
+            "rejected",
+            "newly_rejected",
+            "not_started",
+            "refreshed",
+            "waiting",
+            "withdrawn",
+            "not_owned",
+        ),
+        0,
     )
     log_rows: list[dict[str, str]] = []
     errors: list[str] = []
@@ -348,27 +440,26 @@ def run_job_inbox(
         rows = inbox.rows
         _check_table(rows, inbox.header)
         history = RowHistory(client, page_id, table, page.version)
-        updates: list[dict[str, Any]] = []
-        started_ids: dict[str, str] = {}
+        updates: list[WriteBack] = []
+        with_ids: list[dict[str, str]] = []
         for row in rows:
             name = row[KEY]
             if not name:
                 logger.warning("a row without a %s id is ignored: %s", KEY, row)
                 continue
             if row["Run ID"]:
-                started_ids[name] = row["Run ID"]
-                counts["already_started"] += 1
+                with_ids.append(row)
                 continue
             if counts["started"] >= max_starts:
                 counts["waiting"] += 1
                 waiting = f"Waiting: this inbox run started its cap of {max_starts} requests; a later run starts it"
                 if row["State"] != waiting:
-                    updates.append({KEY: name, "State": waiting})
+                    updates.append(_state_of(row, waiting))
                 continue
             try:
                 request = parse_request(row, jobs)
                 request = replace(request, requester=history.requester(row))
-                run_id, state = start(credentials.url, page_id, request)
+                started = start(credentials.url, page_id, request)
             except Rejected as exc:
                 verdict, transient = f"Rejected: {exc}", False
             except Exception as exc:
@@ -377,23 +468,16 @@ def run_job_inbox(
             else:
                 # Written right after starting: a crash can lose the id only in this call's window, and the
                 # idempotency key closes that window.
-                write_rows(client, page_id, table, [{KEY: name, "Run ID": run_id, "State": state}])
-                counts["started"] += 1
-                logger.info(
-                    "request %s: started %s on queue %s as run %s",
-                    name,
-                    request.deployment,
-                    request.queue,
-                    run_id,
-                )
-                log_rows.append(
-                    {
-                        "request": name,
-                        "action": f"started {request.deployment}",
-                        "queue": request.queue,
-                        "run": run_id,
-                    }
-                )
+                cells = {"Run ID": started.run_id, "State": started.state}
+                if write_rows(client, page_id, table, [WriteBack(name, request.asked, "", cells)]):
+                    withdraw(started.run_id)
+                    counts["withdrawn"] += 1
+                    action = "withdrawn: the row changed before its Run ID was written"
+                else:
+                    counts["started" if started.created else "already_started"] += 1
+                    action = f"{'started' if started.created else 'found started'} {request.deployment}"
+                logger.info("request %s: %s on queue %s as run %s", name, action, request.queue, started.run_id)
+                log_rows.append({"request": name, "action": action, "queue": request.queue, "run": started.run_id})
                 continue
             counts["not_started" if transient else "rejected"] += 1
             if transient:
@@ -402,16 +486,15 @@ def run_job_inbox(
             logger.warning("request %s: %s", name, verdict)
             log_rows.append({"request": name, "action": verdict, "queue": "", "run": ""})
             if row["State"] != verdict:
-                updates.append({KEY: name, "State": verdict})
+                updates.append(_state_of(row, verdict))
                 counts["newly_rejected"] += 0 if transient else 1
-        if started_ids:
-            states = current_states(list(started_ids.values()), max_run_minutes)
-            shown = {r[KEY]: r["State"] for r in rows}
-            for name, run_id in started_ids.items():
-                current = states.get(run_id)
-                if current and shown.get(name) != current:
-                    updates.append({KEY: name, "State": current})
-                    counts["refreshed"] += 1
+        states = current_states(credentials.url, page_id, with_ids, max_run_minutes) if with_ids else {}
+        for row in with_ids:
+            current = states.get(row[KEY])
+            counts["already_started" if current != NOT_OWNED else "not_owned"] += 1
+            if current and row["State"] != current:
+                updates.append(_state_of(row, current))
+                counts["refreshed"] += 1
         if updates:
             write_rows(client, page_id, table, updates)
     finally:
@@ -427,6 +510,11 @@ def run_job_inbox(
             f"{len(errors)} request(s) could not be started (tried again next run): " + "; ".join(errors)[:1000]
         )
     return counts
+
+
+def _state_of(row: dict[str, str], state: str) -> WriteBack:
+    """The write-back of ``state`` into a row as it was read."""
+    return WriteBack(row[KEY], request_text(row), row["Run ID"].strip(), {"State": state})
 
 
 def _check_table(rows: list[dict[str, str]], header: list[str]) -> None:
