@@ -189,7 +189,8 @@ def jira_export(
             delivered, no local copy is kept unless this is given.
         jira_block: Name of a saved ``JiraCredentials`` block.
         compare_to: What the "Changes" sheet compares with: ``"previous"`` (the last export of the same
-            scope), the path of an earlier export workbook inside the reports folder, or empty for no
+            scope that reached a reader: delivered to at least one destination, or, with none asked for,
+            written), the path of an earlier export workbook inside the reports folder, or empty for no
             "Changes" sheet.
         snapshot_block: A Prefect filesystem block (``slug/name``) to keep snapshots in, so that runs on
             other machines see them; default: ``.atlasflow-snapshots`` in ``output_dir`` (or the reports
@@ -251,7 +252,6 @@ def jira_export(
         browse = client.api.base_url + "/browse/"
         progress.update(85, f"{len(nodes)} issue(s) read; writing the workbook")
         links = write_workbook(opaque(rows), path, columns, query, browse, opaque(changes), note)
-        store.save(scope, snapshot)  # only once the workbook is complete
         result: dict[str, Any] = {
             "path": str(path) if keep_local else None,
             "scope": query,
@@ -265,6 +265,8 @@ def jira_export(
         }
         report = deliver(_parcel(path, slug, result), destinations) if destinations else DeliveryReport()
         result["delivered"] = report.delivered
+        if report.delivered or not destinations:  # it reached a reader: the next Changes sheet starts here
+            store.save(scope, snapshot)
     finally:
         client.close()
         scratch.cleanup()

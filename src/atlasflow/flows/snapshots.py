@@ -1,8 +1,22 @@
 """Export snapshots kept between runs: beside the reports by default, or in a Prefect filesystem block.
 
 A snapshot is keyed by the export's scope (roots / project / JQL, columns, depth, links), so only exports
-of the same scope are compared. It is written only after a workbook was complete, so a failed run never
-replaces it.
+of the same scope are compared.
+
+The rule: the snapshot the next "Changes" sheet compares with is the last one that reached a reader, i.e.
+it is saved only after its workbook was delivered to at least one destination (or, when none was asked
+for, written). So a change is never hidden:
+
+* a run that fails, or whose every delivery fails, leaves the stored snapshot as it was, and the next
+  delivered workbook reports the change;
+* a run killed after a delivery and before the save (or killed while an upload the server still completes
+  is in flight) leaves it too: the next workbook reports the change again. Twice, never zero times;
+* concurrent runs of one scope: the last save wins, and whichever it is was delivered with a Changes sheet
+  against a snapshot that was itself delivered, so every change was in some delivered workbook; an older
+  snapshot winning only makes the next workbook repeat changes;
+* an export compared with a workbook or with nothing saves too: its readers saw that state;
+* the same holds with a ``snapshot_block``; a local directory is replaced atomically, a block by its own
+  ``write_path``.
 """
 
 from __future__ import annotations
@@ -107,7 +121,8 @@ class SnapshotStore:
         return _decode(path.read_bytes()) if path.is_file() else None
 
     def save(self, scope: str, snapshot: Snapshot) -> None:
-        """Replace the snapshot of ``scope`` (atomically for the local directory)."""
+        """Replace the snapshot of ``scope`` (atomically for the local directory); call it only once the
+        workbook built from ``snapshot`` reached a reader (the module's rule)."""
         data = _encode(snapshot)
         if self.block is not None:
             self.block.write_path(self._name(scope), data)  # type: ignore[unused-coroutine]
