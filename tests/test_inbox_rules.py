@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from atlasflow.flows.inbox_rules import MAX_DEPTH, RequestRefused, requestable
+from atlasflow.flows.inbox_rules import MAX_DEPTH, RequestRefused, Scope, admit, requestable
 
 #: Each finding of the attack on the inbox (issue 13), as the row's Parameters.
 HOSTILE: list[tuple[str, dict[str, Any], str]] = [
@@ -23,7 +23,7 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("confluence_table_sync", {"key_column": "K", "rows": [{"K": "1"}], "dry_run": False}, "dry_run"),
     ("confluence_table_sync", {"key_column": "K", "rows": [{"K": "1"}], "page_id": "1"}, "page to write"),
     ("jira_export", {"root_tickets": ["DEMO-1"], "max_depth": 1_000_000}, "max_depth"),
-    ("jira_export", {"jql": "ORDER BY created"}, "must name its project"),
+    ("jira_export", {"jql": "ORDER BY created"}, "ORDER BY"),
     ("jira_export", {"jql": "project = DEMO OR " + "x = y OR " * 300}, "jql"),
     ("jira_export", {"root_tickets": [f"DEMO-{i}" for i in range(1, 200)]}, "root_tickets"),
     ("jira_export", {"root_tickets": ['DEMO-1" OR project != X']}, "root_tickets"),
@@ -64,3 +64,70 @@ def test_an_operator_can_allow_one_more_parameter_per_job() -> None:
     assert allowed["output_dir"] == "reports/team-a"
     with pytest.raises(RequestRefused, match="jira_block"):
         requestable("jira_export", {"root_tickets": ["DEMO-1"], "jira_block": "x"}, frozenset({"output_dir"}))
+
+
+# --------------------------------------------------------------------------------------------------
+# Scope (issue 27 item 2): the inbox composes it from the projects the row names; the row's JQL only narrows it.
+
+#: Rows whose JQL would reach past the projects they name, or order the export; each refused, with the reason.
+ESCAPES: list[tuple[dict[str, Any], str]] = [
+    ({"project_key": "OPS", "jql": "project = OPS ORDER BY key"}, "ORDER BY"),
+    ({"project_key": "OPS", "jql": "status = Done order  by created DESC"}, "ORDER BY"),
+    ({"project_key": "OPS", "jql": "status = Done) OR (project = SECRET"}, "unbalanced parentheses"),
+    ({"project_key": "OPS", "jql": "(status = Done"}, "unbalanced parentheses"),
+    ({"project_key": "OPS", "jql": 'summary ~ "x) OR project = SECRET'}, "unbalanced quotes"),
+    ({"project_key": "OPS", "jql": r"summary ~ a\" ) OR (project = SECRET"}, "backslash"),
+    ({"project_key": "OPS", "jql": 'issue in linkedIssues("SECRET-1")'}, "linkedIssues"),
+    ({"project_key": "OPS", "jql": "assignee = currentUser()"}, "currentUser"),
+    ({"project_key": "OPS", "jql": "issue in issueHistory ()"}, "issueHistory"),
+    ({"jql": "project = OPS"}, "name its project"),
+    ({"jql": "project = OPS OR project != OPS"}, "name its project"),
+    ({"project_key": "DEMO", "root_tickets": ["SECRET-2"]}, "SECRET-2 is not in the named project"),
+    ({"projects": ["DEMO"], "root_tickets": ["DEMO-1"], "jql": "status = Done"}, "not both"),
+]
+
+
+@pytest.mark.parametrize(("parameters", "said"), ESCAPES)
+def test_jql_that_could_leave_the_named_projects_is_refused(parameters: dict[str, Any], said: str) -> None:
+    with pytest.raises(RequestRefused, match=said):
+        requestable("jira_export", parameters)
+
+
+@pytest.mark.parametrize(
+    ("jql", "composed"),
+    [
+        ("project = OPS OR project != OPS", "(project = OPS OR project != OPS)"),
+        ("NOT project = OPS", "(NOT project = OPS)"),
+        ('summary ~ "a) OR (b" AND created > startOfDay(-7)', '(summary ~ "a) OR (b" AND created > startOfDay(-7))'),
+        ("status in (Done, 'In Progress') OR labels = x", "(status in (Done, 'In Progress') OR labels = x)"),
+    ],
+)
+def test_the_scope_is_the_named_projects_and_the_rows_jql_in_parentheses(jql: str, composed: str) -> None:
+    passed = requestable("jira_export", {"project_key": "OPS", "jql": jql})
+    assert passed == {"jql": f'project in ("OPS") AND {composed}', "max_depth": MAX_DEPTH}
+
+
+def test_a_row_names_its_projects_by_key_list_or_root_tickets() -> None:
+    several = admit("jira_export", {"projects": ["DEMO", "OPS"], "jql": "status = Done"})
+    assert several.parameters["jql"] == 'project in ("DEMO", "OPS") AND (status = Done)'
+    assert several.scope == Scope(("DEMO", "OPS"), (), several.parameters["jql"])
+    roots = admit("jira_export", {"root_tickets": ["DEMO-1", "OPS-2"]})
+    assert roots.parameters == {"root_tickets": ["DEMO-1", "OPS-2"], "max_depth": MAX_DEPTH}
+    assert roots.scope == Scope(("DEMO", "OPS"), ("DEMO-1", "OPS-2"), 'project in ("DEMO", "OPS")')
+    one = admit("jira_export", {"projects": ["DEMO"]})
+    assert one.parameters == {"project_key": "DEMO", "max_depth": MAX_DEPTH}
+    assert one.scope.projects == ("DEMO",)
+    assert admit("jira_permissions_check", {"project_key": "SECRET", "permissions": ["BROWSE_PROJECTS"]}).scope == (
+        Scope(("SECRET",))
+    )
+    assert admit("read_confluence_table", {"table": 1}).scope == Scope()
+
+
+def test_an_operator_can_allow_more_jql_functions_but_not_unsettle_the_scope() -> None:
+    parameters = {"project_key": "OPS", "jql": 'issue in linkedIssues("OPS-1")'}
+    with pytest.raises(RequestRefused, match="linkedIssues"):
+        requestable("jira_export", parameters)
+    allowed = admit("jira_export", parameters, functions=frozenset({"linkedissues"}))
+    assert allowed.parameters["jql"] == 'project in ("OPS") AND (issue in linkedIssues("OPS-1"))'
+    with pytest.raises(RequestRefused, match="name its project"):  # checked even when "allowed"
+        requestable("jira_export", {"jql": "project != OPS"}, frozenset({"jql"}))
