@@ -62,7 +62,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from atlasflow.sandbox.core import Account, Mode, SandboxState, confluence_error
+from atlasflow.sandbox.core import Account, Mode, SandboxState, confluence_error, default_accounts
+from atlasflow.sandbox.identity import account_id
 
 SPACE_KEY = "REP"
 SPACE_NAME = "Reporting"
@@ -177,7 +178,9 @@ def _not_found(page_id: str) -> ContentError:
 
 
 def _username_of(display_name: str) -> str:
-    return display_name.lower().replace(" ", ".")
+    """An editor's username: a sandbox account's (e.g. "Demo Admin"), else made from the name."""
+    accounts = {a.display_name: a.username for a in default_accounts()}
+    return accounts.get(display_name) or display_name.lower().replace(" ", ".")
 
 
 class ConfluenceSite:
@@ -527,7 +530,7 @@ def _storage_value(payload: dict[str, Any]) -> str:
 
 
 def _account_id(username: str) -> str:
-    return hashlib.sha1(username.encode()).hexdigest()[:24]
+    return account_id(username)  # the same person's id in the sandbox's Jira
 
 
 def _user_key(username: str) -> str:

@@ -243,7 +243,9 @@ ALL_PERMISSIONS = frozenset(
 def default_accounts() -> list[Account]:
     """The demo accounts: an admin-like user and a read-only viewer, each with a scoped token too."""
     return [
-        Account("demo@example.com", "sandbox-token", "Demo Admin", ALL_PERMISSIONS, "sandbox-scoped-token"),
+        Account(  # also "Administer Jira": it may check other users' permissions
+            "demo@example.com", "sandbox-token", "Demo Admin", ALL_PERMISSIONS | {"ADMINISTER"}, "sandbox-scoped-token"
+        ),
         Account(
             "viewer@example.com", "viewer-token", "Vera Viewer", frozenset({"BROWSE_PROJECTS"}), "viewer-scoped-token"
         ),

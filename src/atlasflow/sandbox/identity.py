@@ -19,6 +19,7 @@ revoked all at once (``state.tokens.revoke_all()``), as rotating a credential do
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +32,11 @@ from atlasflow.sandbox.core import SandboxState
 
 FORM = "application/x-www-form-urlencoded"
 SCOPES = "read:jira-work write:jira-work read:page:confluence write:page:confluence"
+
+
+def account_id(username: str) -> str:
+    """The Cloud account id of a sandbox user: one Atlassian account across Jira and Confluence, as on Cloud."""
+    return "5b10" + hashlib.sha1(username.encode()).hexdigest()[:20]
 
 
 async def _grant(request: Request, json_allowed: bool) -> dict[str, Any] | None:

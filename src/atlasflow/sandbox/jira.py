@@ -67,6 +67,7 @@ from atlasflow.sandbox.jira_data import (
     Sprint,
     check_summary,
 )
+from atlasflow.sandbox.jira_permissions import permission_routes
 from atlasflow.sandbox.jql import JqlError, SearchResult, parse, search
 
 __all__ = ["JiraSite", "jira_routes"]
@@ -1245,4 +1246,4 @@ def jira_routes(site: JiraSite, state: SandboxState) -> list[Route]:
     """The Jira routes for ``site``, in the shape of ``state.mode`` (which must be the site's mode)."""
     if site.mode != state.mode:
         raise ValueError(f"a {site.mode} JiraSite cannot serve a {state.mode} sandbox")
-    return _JiraApi(site, state).routes()
+    return [*_JiraApi(site, state).routes(), *permission_routes(site, state)]

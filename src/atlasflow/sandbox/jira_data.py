@@ -80,7 +80,6 @@ comments, worklogs and attachments. Stories of the demo carry them (see :func:`_
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 import re
 import threading
@@ -90,6 +89,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from atlasflow.sandbox.core import Account, Mode
+from atlasflow.sandbox.identity import account_id
 
 SUMMARY_MAX = 255
 """Jira rejects summaries longer than this."""
@@ -491,7 +491,7 @@ def _system_schema(fid: str, stype: str | None) -> dict[str, Any] | None:
 
 
 def _account_id(name: str) -> str:
-    return "5b10" + hashlib.sha1(name.encode()).hexdigest()[:20]
+    return account_id(name)
 
 
 class JiraSite:
