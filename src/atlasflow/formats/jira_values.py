@@ -5,6 +5,9 @@ cell value, by the field's schema as ``/rest/api/x/field`` lists it (``schema.ty
 ``schema.system``, ``schema.custom``): text, a number, a date, an aware datetime, a :class:`Link`, or
 ``None``. Rich text (Atlassian Document Format on Cloud) becomes readable text; Data Center's wiki markup
 is kept as it is. Jira values are data: nothing here evaluates, links or pings anything they contain.
+
+Rendering follows a value at most :data:`MAX_DEPTH` levels down; a value nested deeper (a hostile or broken
+one) is shown as its text, flattened, after a note saying so, and only that cell is affected.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ MAX_CELL_CHARS = 32_767
 """Excel's limit on a cell, in UTF-16 code units; longer text is cut with a visible note."""
 MAX_URL_CHARS = 2079
 """Excel ignores hyperlinks with longer URLs."""
+MAX_DEPTH = 100
+"""JSON levels a value is rendered through (a document's lists, quotes and tables each take two). Deeper
+values are flattened instead: rendering recurses about once per level, so it stays far from Python's
+recursion limit on any thread. Jira's editor builds nothing near this deep."""
 
 #: Jira's default time tracking: 8-hour days, 5-day weeks (what it shows ``3d 4h`` in).
 SECONDS_PER_MINUTE, SECONDS_PER_HOUR = 60, 3600
@@ -173,6 +180,42 @@ def is_adf(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "doc"
 
 
+class _TooDeep(Exception):
+    """Raised by the renderers below :data:`MAX_DEPTH`; the value is then shown :func:`_flattened`."""
+
+
+def _check(depth: int) -> int:
+    """``depth`` (the JSON level of a value about to be rendered), or :class:`_TooDeep` beyond the bound."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep
+    return depth
+
+
+def _flattened(value: Any) -> str:
+    """A value too deep to render, as a note and its text in order, without structure (and without recursion).
+
+    Of a document (also one inside other JSON) its text nodes and the text of mentions, statuses ...; of
+    other JSON every entry as ``key: value``.
+    """
+    parts: list[str] = []
+    stack: list[tuple[str | None, Any, bool]] = [(None, value, False)]
+    while stack:
+        key, item, in_document = stack.pop()
+        if isinstance(item, dict):
+            in_document = in_document or is_adf(item)
+            entries = [(k, v, in_document) for k, v in item.items() if not in_document or k in _DOCUMENT_KEYS]
+            stack += reversed(entries)
+        elif isinstance(item, list):
+            stack += reversed([(key, v, in_document) for v in item])
+        elif item is not None and item != "" and (not in_document or key == "text"):
+            parts.append(str(item) if in_document or key is None else f"{key}: {item}")
+    return cap(f"[nested deeper than {MAX_DEPTH} levels: shown flattened] " + "; ".join(parts))
+
+
+#: What a flattened document keeps: the text of text nodes, of mentions, statuses ... (in ``attrs``).
+_DOCUMENT_KEYS = frozenset({"content", "attrs", "text"})
+
+
 def adf_text(node: Any) -> str:
     """The readable text of an Atlassian Document (or any of its nodes), without a trailing line break.
 
@@ -181,13 +224,21 @@ def adf_text(node: Any) -> str:
     their text; links as their text, followed by the URL when it differs; tables as one line per row
     with cells separated by ``|``; media as a placeholder.
     """
-    return "\n".join(_blocks(node, "")).strip("\n")
+    try:
+        return _adf_text(node, 1)
+    except _TooDeep:
+        return _flattened(node)
 
 
-def _blocks(node: Any, indent: str) -> list[str]:
-    """The lines of a block node (or of a run of inline nodes)."""
+def _adf_text(node: Any, depth: int) -> str:
+    return "\n".join(_blocks(node, "", depth)).strip("\n")
+
+
+def _blocks(node: Any, indent: str, depth: int) -> list[str]:
+    """The lines of a block node (or of a run of inline nodes) at JSON level ``depth``."""
     if not isinstance(node, dict):
         return []
+    below = _check(depth) + 2  # the level of the nodes in its content
     kind = node.get("type")
     content = [c for c in node.get("content") or [] if isinstance(c, dict)]
     attrs = node.get("attrs") or {}
@@ -196,51 +247,54 @@ def _blocks(node: Any, indent: str) -> list[str]:
         lines: list[str] = []
         for number, item in enumerate(content, start=start):
             marker = f"{number}. " if kind == "orderedList" else "• "
-            lines += _item(item, indent, marker)
+            lines += _item(item, indent, marker, below)
         return lines
     if kind in ("taskList", "decisionList"):
         lines = []
         for item in content:
             done = (item.get("attrs") or {}).get("state") in ("DONE", "DECIDED")
-            lines += _item(item, indent, ("☑ " if done else "☐ ") if kind == "taskList" else "◆ ")
+            lines += _item(item, indent, ("☑ " if done else "☐ ") if kind == "taskList" else "◆ ", below)
         return lines
     if kind == "table":
-        return [indent + " | ".join(_cell_text(cell) for cell in row.get("content") or []) for row in content]
+        cells = [(row.get("content") or [], _check(below) + 2) for row in content]
+        return [indent + " | ".join(_cell_text(cell, depth) for cell in row) for row, depth in cells]
     if kind == "codeBlock":
-        return [indent + line for line in _inline(content).split("\n")]
+        return [indent + line for line in _inline(content, below).split("\n")]
     if kind == "blockquote":
-        return ["> " + line for child in content for line in _blocks(child, indent)]
+        return ["> " + line for child in content for line in _blocks(child, indent, below)]
     if kind == "rule":
         return [indent + "---"]
     if kind in ("expand", "nestedExpand"):
         title = str(attrs.get("title") or "")
-        return ([indent + title] if title else []) + [line for c in content for line in _blocks(c, indent)]
+        return ([indent + title] if title else []) + [line for c in content for line in _blocks(c, indent, below)]
     if kind in ("mediaSingle", "mediaGroup", "media"):
         return [indent + _media(node)]
     if kind in ("paragraph", "heading"):
         if all(c.get("type") == "text" and not c.get("marks") for c in content):  # the common case
             line = "".join(str(c.get("text", "")) for c in content)
             return [indent + line] if "\n" not in line else [indent + part for part in line.split("\n")]
-        return [indent + line for line in _inline(content).split("\n")]
+        return [indent + line for line in _inline(content, below).split("\n")]
     if _is_inline(node):
-        return [indent + line for line in _inline_node(node).split("\n")]
+        return [indent + line for line in _inline_node(node, depth).split("\n")]
     if content and all(_is_inline(c) for c in content):  # an unknown container of inline nodes
-        return [indent + line for line in _inline(content).split("\n")]
-    return [line for child in content for line in _blocks(child, indent)]
+        return [indent + line for line in _inline(content, below).split("\n")]
+    return [line for child in content for line in _blocks(child, indent, below)]
 
 
-def _item(item: dict[str, Any], indent: str, marker: str) -> list[str]:
-    """A list item: its first line after the marker, the rest indented under it."""
-    lines = [line for child in item.get("content") or [] for line in _blocks(child, indent + "  ")]
+def _item(item: dict[str, Any], indent: str, marker: str, depth: int) -> list[str]:
+    """A list item (at JSON level ``depth``): its first line after the marker, the rest indented under it."""
+    below = _check(depth) + 2
+    lines = [line for child in item.get("content") or [] for line in _blocks(child, indent + "  ", below)]
     if item.get("content") and _is_inline(item["content"][0]):  # task items hold inline nodes directly
-        lines = [indent + "  " + line for line in _inline(item["content"]).split("\n")]
+        lines = [indent + "  " + line for line in _inline(item["content"], below).split("\n")]
     if not lines:
         return [indent + marker.rstrip()]
     return [indent + marker + lines[0].removeprefix(indent + "  "), *lines[1:]]
 
 
-def _cell_text(cell: dict[str, Any]) -> str:
-    return " ".join(line.strip() for child in cell.get("content") or [] for line in _blocks(child, ""))
+def _cell_text(cell: dict[str, Any], depth: int) -> str:
+    below = _check(depth) + 2
+    return " ".join(line.strip() for child in cell.get("content") or [] for line in _blocks(child, "", below))
 
 
 _INLINE = frozenset(
@@ -252,11 +306,13 @@ def _is_inline(node: Any) -> bool:
     return isinstance(node, dict) and node.get("type") in _INLINE
 
 
-def _inline(nodes: Sequence[Any]) -> str:
-    return "".join(_inline_node(n) for n in nodes if isinstance(n, dict))
+def _inline(nodes: Sequence[Any], depth: int) -> str:
+    """The text of inline ``nodes`` at JSON level ``depth``."""
+    return "".join(_inline_node(n, depth) for n in nodes if isinstance(n, dict))
 
 
-def _inline_node(node: dict[str, Any]) -> str:
+def _inline_node(node: dict[str, Any], depth: int) -> str:
+    _check(depth)
     kind = node.get("type")
     attrs = node.get("attrs") or {}
     if kind == "text":
@@ -284,7 +340,7 @@ def _inline_node(node: dict[str, Any]) -> str:
         return str(attrs.get("text") or "")
     if kind in ("media", "mediaInline"):
         return _media(node)
-    return _inline(node.get("content") or [])
+    return _inline(node.get("content") or [], depth + 2)
 
 
 def _media(node: dict[str, Any]) -> str:
@@ -303,13 +359,22 @@ def _media(node: dict[str, Any]) -> str:
 
 def name_of(value: Any) -> str:
     """The name Jira shows for a value: objects by name (cascading options ``Parent / Child``), text as is."""
+    try:
+        return _name(value, 1)
+    except _TooDeep:
+        return _flattened(value)
+
+
+def _name(value: Any, depth: int) -> str:
+    """:func:`name_of` a value at JSON level ``depth``."""
     if isinstance(value, dict):
         if is_adf(value):
-            return adf_text(value)
+            return _adf_text(value, depth)
         found = object_name(value)
-        return found if found is not None else _readable_dict(value)
+        return found if found is not None else _readable_dict(value, _check(depth))
     if isinstance(value, list):
-        return ", ".join(name_of(v) for v in value)
+        below = _check(depth) + 1
+        return ", ".join(_name(v, below) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float) and value.is_integer():
@@ -320,23 +385,32 @@ def name_of(value: Any) -> str:
 
 
 def object_name(value: dict[str, Any]) -> str | None:
-    """The name Jira shows for an object value (user, option, version …); cascading options as ``Parent / Child``."""
-    for attr in NAME_ATTRIBUTES:
-        found = value.get(attr)
-        if found is not None and type(found) is not dict and type(found) is not list:
-            child = value.get("child")
-            suffix = object_name(child) if isinstance(child, dict) else None
-            return str(found) + (f" / {suffix}" if suffix else "")
-    return None
+    """The name Jira shows for an object value (user, option, version …); cascading options as ``Parent / Child``
+    (at most :data:`MAX_DEPTH` levels of children)."""
+    names: list[str] = []
+    node: Any = value
+    while len(names) < MAX_DEPTH:
+        for attr in NAME_ATTRIBUTES:
+            found = node.get(attr)
+            if found is not None and type(found) is not dict and type(found) is not list:
+                names.append(str(found))
+                break
+        else:
+            break
+        node = node.get("child")
+        if not isinstance(node, dict):
+            break
+    return " / ".join(names) if names else None
 
 
-def _readable_dict(value: dict[str, Any]) -> str:
-    """An object without a name: its plain entries as ``key: value`` (never a Python repr)."""
+def _readable_dict(value: dict[str, Any], depth: int) -> str:
+    """An object without a name (at JSON level ``depth``): its plain entries as ``key: value`` (never a
+    Python repr)."""
     parts = []
     for key, item in value.items():
         if key in ("self", "avatarUrls", "iconUrl") or item in (None, "", [], {}):
             continue
-        parts.append(f"{key}: {name_of(item)}")
+        parts.append(f"{key}: {_name(item, depth + 1)}")
     return "; ".join(parts)
 
 
