@@ -21,6 +21,15 @@ What the real sites do (Confluence REST v1 ``AttachmentResource``; Atlassian's C
   modificationDate=…&api=v2``, ``extensions`` ``{mediaType, fileSize, comment}``).
 
 Every version's bytes are kept, so tests compare what arrived with what was written.
+
+Two settings of :class:`AttachmentStore` make the site misbehave, for tests:
+
+* ``download_link``: how ``_links.download`` is written. Relative by default; since 2026-07-14 Atlassian
+  answers may carry absolute URLs on the site or gateway URLs (``https://api.atlassian.com/ex/confluence/
+  {cloudId}/wiki/download/…``), and a hostile server anything at all.
+* ``upload_failures``: what the next uploads meet: ``"503"`` (refused before anything is stored, as a busy
+  node answers) or ``"store then 503"`` (stored, then answered 503, as a gateway that timed out on a slow
+  backend answers), one per upload.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
@@ -40,6 +50,9 @@ from atlasflow.sandbox.core import Mode, SandboxState, confluence_error
 
 XSRF_VALUES = frozenset({"nocheck", "no-check"})
 FIRST_ATTACHMENT_ID = 1015809
+#: A cloud id that is not the sandbox's: gateway links of "another site".
+OTHER_CLOUD_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+UploadFailure = Literal["503", "store then 503"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,16 @@ class AttachmentStore:
         self._by_page: dict[str, dict[str, StoredAttachment]] = {}
         self._next_id = FIRST_ATTACHMENT_ID
         self.id_prefix = id_prefix  # Cloud ids read "att1015809", Data Center ids are plain numbers
+        #: ``_links.download`` as a format string of ``path`` (relative to the site base), ``site`` (the site
+        #: base URL), ``gateway`` (this site's gateway base, Cloud) and ``other_gateway`` (another site's).
+        self.download_link = "{path}"
+        #: What the next uploads meet, first first (see the module docstring).
+        self.upload_failures: list[UploadFailure] = []
+
+    def take_failure(self) -> UploadFailure | None:
+        """The failure the next upload meets, if any (consumed)."""
+        with self._lock:
+            return self.upload_failures.pop(0) if self.upload_failures else None
 
     def on_page(self, page_id: str) -> list[StoredAttachment]:
         """The page's attachments, oldest first."""
@@ -126,7 +149,10 @@ def download_path(stored: StoredAttachment, version: AttachmentVersion) -> str:
     )
 
 
-def attachment_json(mode: Mode, base: str, page_title: str, stored: StoredAttachment) -> dict[str, object]:
+def attachment_json(
+    mode: Mode, base: str, page_title: str, stored: StoredAttachment, download: str | None = None
+) -> dict[str, object]:
+    """An attachment as the v1 API answers it; ``download`` replaces the relative ``_links.download``."""
     current = stored.versions[-1]
     return {
         "id": stored.id,
@@ -152,7 +178,7 @@ def attachment_json(mode: Mode, base: str, page_title: str, stored: StoredAttach
         "_links": {
             "webui": f"/pages/viewpageattachments.action?pageId={stored.page_id}"
             f"&preview={quote(f'/{stored.page_id}/{stored.id}/{stored.title}', safe='')}",
-            "download": download_path(stored, current),
+            "download": download or download_path(stored, current),
             "self": f"{base}/rest/api/content/{stored.id}",
         },
     }
@@ -170,6 +196,17 @@ def attachment_routes(site: ConfluenceSite, store: AttachmentStore, state: Sandb
     def links(request: Request) -> dict[str, str]:
         return {"base": base_of(request), "context": root}
 
+    def described(request: Request, page_title: str, stored: StoredAttachment) -> dict[str, object]:
+        """The attachment's JSON with ``_links.download`` written as ``store.download_link`` says."""
+        server = str(request.base_url).rstrip("/")
+        download = store.download_link.format(
+            path=download_path(stored, stored.versions[-1]),
+            site=base_of(request),
+            gateway=f"{server}/ex/confluence/{state.cloud_id}{root}",
+            other_gateway=f"{server}/ex/confluence/{OTHER_CLOUD_ID}{root}",
+        )
+        return attachment_json(mode, base_of(request), page_title, stored, download)
+
     async def listing(request: Request) -> Response:
         page_id = request.path_params["id"]
         view = site.view(page_id, state.account(request).username)
@@ -177,7 +214,7 @@ def attachment_routes(site: ConfluenceSite, store: AttachmentStore, state: Sandb
         found = [a for a in store.on_page(page_id) if wanted is None or a.title == wanted]
         start = int(request.query_params.get("start", "0"))
         limit = int(request.query_params.get("limit", "50"))
-        results = [attachment_json(mode, base_of(request), view.current.title, a) for a in found[start : start + limit]]
+        results = [described(request, view.current.title, a) for a in found[start : start + limit]]
         return JSONResponse(
             {"results": results, "start": start, "limit": limit, "size": len(results), "_links": links(request)}
         )
@@ -221,30 +258,35 @@ def attachment_routes(site: ConfluenceSite, store: AttachmentStore, state: Sandb
 
     async def create(request: Request) -> Response:
         title, name, version = await upload(request)
+        failure = store.take_failure()
+        if failure == "503":
+            return _unavailable()
         stored = store.create(request.path_params["id"], name, version)
-        return _listed(request, title, stored)
+        return _unavailable() if failure else _listed(request, title, stored)
 
     async def create_or_update(request: Request) -> Response:
         if mode == "datacenter":
             return PlainTextResponse("Method Not Allowed", status_code=405)
         title, name, version = await upload(request)
+        failure = store.take_failure()
+        if failure == "503":
+            return _unavailable()
         stored = store.create_or_update(request.path_params["id"], name, version)
-        return _listed(request, title, stored)
+        return _unavailable() if failure else _listed(request, title, stored)
 
     async def new_version(request: Request) -> Response:
         title, name, version = await upload(request)
         attachment_id = request.path_params["attachment"]
         if not any(a.id == attachment_id for a in store.on_page(request.path_params["id"])):
             raise ContentError(404, f"No attachment found with id: {attachment_id}")
+        failure = store.take_failure()
+        if failure == "503":
+            return _unavailable()
         stored = store.add_version(attachment_id, version, title=name)
-        return JSONResponse(attachment_json(mode, base_of(request), title, stored))
+        return _unavailable() if failure else JSONResponse(described(request, title, stored))
 
     def _listed(request: Request, title: str, stored: StoredAttachment) -> Response:
-        body = {
-            "results": [attachment_json(mode, base_of(request), title, stored)],
-            "size": 1,
-            "_links": links(request),
-        }
+        body = {"results": [described(request, title, stored)], "size": 1, "_links": links(request)}
         return JSONResponse(body)
 
     async def download(request: Request) -> Response:
@@ -271,6 +313,11 @@ def attachment_routes(site: ConfluenceSite, store: AttachmentStore, state: Sandb
         Route(f"{prefix}/{{attachment}}/data", guarded(new_version), methods=["POST"]),
         Route(f"{root}/download/attachments/{{page}}/{{name}}", guarded(download), methods=["GET"]),
     ]
+
+
+def _unavailable() -> Response:
+    """A busy node or a gateway that gave up waiting: 503 with a plain body, no ``Retry-After``."""
+    return PlainTextResponse("Service Unavailable", status_code=503)
 
 
 class _Xsrf(Exception):
