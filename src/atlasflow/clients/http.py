@@ -8,6 +8,11 @@ configuration errors (a URL without a scheme, a malformed header) never.
 Every text that leaves a client (exception messages, log lines) is scrubbed of the secrets it holds:
 a server or gateway that echoes the ``Authorization`` header back in an error body cannot leak it.
 
+Bodies are bounded: one is read as it streams in, decompressed here a MiB at a time, and refused once it
+passes :data:`MAX_BODY_BYTES` on the wire or decompressed (a gzip bomb stops there, the rest never
+inflated); a body nested too deeply for the JSON decoder is an error naming the endpoint, never a
+``RecursionError``.
+
 No Prefect import here: these clients work the same from a flow, a script or a test.
 """
 
@@ -20,7 +25,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -40,6 +46,15 @@ REFUSED_UNPROCESSED = frozenset({429})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MAX_RETRY_AFTER = 120.0
 REDACTED = "***"
+MAX_BODY_BYTES = 128 * 2**20
+"""The largest response body read (128 MiB), counted on the wire and again decompressed; a client may set its
+own (``max_body_bytes``). The largest legitimate pages are far below it: a 1,000-issue page with every field
+of the sandbox's issues is about 6.3 MB (17 KB for the largest issue), with the export's eight fields 2.6 MB,
+and a 5,000-id search page 75 KB."""
+#: Content codings this client asks for and decodes (``Accept-Encoding``).
+ACCEPTED_ENCODINGS = ("gzip", "deflate")
+#: Decompressed bytes produced per step: what one step of a bomb can cost before the cap is checked.
+INFLATE_STEP = 2**20
 
 #: Transport failures where the request provably did not reach the server.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -119,11 +134,16 @@ def redact(text: str) -> str:
 
 
 def error_detail(response: httpx.Response) -> str:
-    """The human part of an Atlassian or Mattermost error body (not yet scrubbed)."""
+    """The human part of an Atlassian or Mattermost error body (not yet scrubbed); the start of the body when
+    it is not JSON or nested too deeply to read."""
     try:
-        body = response.json()
-    except ValueError:
+        return _said(orjson.loads(response.content))  # orjson refuses more than 1,024 levels (a ValueError)
+    except (ValueError, RecursionError):
         return _preview(response) or response.reason_phrase
+
+
+def _said(body: Any) -> str:
+    """What an error body says: its messages, else its start."""
     if isinstance(body, dict):
         parts: list[str] = [str(m) for m in body.get("errorMessages") or []]
         errors = body.get("errors")
@@ -207,6 +227,8 @@ class ApiClient:
             shared rate limit; this client pauses and spaces its requests itself (:class:`Pacer`).
         secrets: Further secrets to scrub from error text (e.g. an OAuth client secret); the token and
             password of ``auth`` and ``headers`` are always scrubbed.
+        max_body_bytes: The largest response body read, on the wire and decompressed (see
+            :data:`MAX_BODY_BYTES`); a larger one fails the request, not retried.
     """
 
     def __init__(
@@ -222,8 +244,10 @@ class ApiClient:
         before_request: Callable[[], None] | None = None,
         secrets: Iterable[str] = (),
         on_hold: Callable[[float], None] | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.service = service
+        self.max_body_bytes = max_body_bytes
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.before_request = before_request
@@ -241,7 +265,7 @@ class ApiClient:
                 self.add_secret(value.partition(" ")[2])
         self._http = httpx.Client(
             base_url=self.base_url,
-            headers={"Accept": "application/json", **(headers or {})},
+            headers={"Accept": "application/json", "Accept-Encoding": ", ".join(ACCEPTED_ENCODINGS), **(headers or {})},
             auth=auth,
             timeout=timeout,
             verify=verify,
@@ -328,15 +352,16 @@ class ApiClient:
         with self._count_lock:  # pages of one level are fetched from several threads
             self.requests_made += 1
         try:
-            response = self._http.request(
-                method,
-                path,
-                params=params,
-                json=body.json,
-                files=body.files,
-                data=body.data,
-                headers=body.headers,
+            request = self._http.build_request(
+                method, path, params=params, json=body.json, files=body.files, data=body.data, headers=body.headers
             )
+            response = self._http.send(request, stream=True)
+            try:
+                response._content = read_body(response, self.max_body_bytes)  # what Response.read() sets
+            finally:
+                response.close()
+        except BodyTooLarge as exc:
+            raise AtlassianError(self.service, method, path, exc.status, str(exc)) from None
         except httpx.HTTPError as exc:
             detail = self.scrub(f"{type(exc).__name__}: {exc}")
             if retry_decision(method, exc, idempotent=idempotent) == "retry":
@@ -382,11 +407,17 @@ class ApiClient:
         """
         try:
             return (decoder or orjson.loads)(response.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             request = response.request
             kind = response.headers.get("content-type", "no content type").split(";")[0]
-            what = "an HTML page (a login, SSO or proxy page?)" if "html" in kind else f"invalid JSON ({kind})"
-            detail = self.scrub(f"expected JSON, got {what}: {exc}; body starts: {_preview(response)!r}")
+            why = str(exc)
+            if isinstance(exc, RecursionError) or "depth limit" in why:  # orjson's limit: 1,024 levels
+                what, why = "a body nested too deeply to decode", "deeper than the JSON decoder follows"
+            elif "html" in kind:
+                what = "an HTML page (a login, SSO or proxy page?)"
+            else:
+                what = f"invalid JSON ({kind})"
+            detail = self.scrub(f"expected JSON, got {what}: {why}; body starts: {_preview(response)!r}")
             path = request.url.raw_path.decode("ascii", "replace").split("?")[0]
             raise AtlassianError(self.service, request.method, path, response.status_code, detail) from None
 
@@ -396,6 +427,110 @@ class ApiClient:
     def post_json(self, path: str, body: Any, *, idempotent: bool = False, decoder: Decoder | None = None) -> Any:
         """POST ``body`` and decode the answer; ``idempotent=True`` for reads sent as POST (searches)."""
         return self.decode(self.request("POST", path, json=body, idempotent=idempotent), decoder)
+
+
+# --- bounded bodies ---------------------------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    """A response body over the cap (on the wire or decompressed); the message says which and the cap."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+def read_body(response: httpx.Response, cap: int) -> bytes:
+    """The body of a response opened with ``stream=True``, decoded by its ``Content-Encoding``.
+
+    At most ``cap`` bytes are read from the wire and at most ``cap`` (plus one :data:`INFLATE_STEP`) are
+    decompressed: a body declaring a larger ``Content-Length`` is not read at all.
+
+    Raises:
+        BodyTooLarge: Naming the cap and where it was passed.
+        httpx.DecodingError: A body that does not decode by its ``Content-Encoding``.
+        httpx.TransportError: The connection failed while reading.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise BodyTooLarge(response.status_code, f"body of {int(declared):,} bytes (Content-Length) {_over(cap)}")
+    layers = [_Inflater(coding) for coding in _codings(response)]
+    pieces: list[bytes] = []
+    size = 0
+    raw = response.iter_raw()
+    for final, chunk in _with_end(raw):
+        if response.num_bytes_downloaded > cap:
+            raise BodyTooLarge(response.status_code, f"body {_over(cap)} on the wire; reading stopped there")
+        for piece in _inflate(layers, chunk, final):
+            size += len(piece)
+            if size > cap:
+                raise BodyTooLarge(response.status_code, f"body {_over(cap)} decompressed; reading stopped there")
+            pieces.append(piece)
+    return b"".join(pieces)
+
+
+def _over(cap: int) -> str:
+    return f"over the {cap / 2**20:g} MiB cap of this client (max_body_bytes)"
+
+
+def _with_end(chunks: Iterator[bytes]) -> Iterator[tuple[bool, bytes]]:
+    """``chunks`` each with whether it is the last, and an empty last one (so decoders are flushed once)."""
+    for chunk in chunks:
+        yield False, chunk
+    yield True, b""
+
+
+def _codings(response: httpx.Response) -> list[str]:
+    """The content codings to undo, in the order to undo them (the last applied first); others are left as
+    httpx leaves them."""
+    named = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
+    codings = [c for c in reversed(named) if c in ACCEPTED_ENCODINGS]
+    if len(codings) > len(ACCEPTED_ENCODINGS):
+        raise httpx.DecodingError(f"{len(codings)} content codings stacked", request=response.request)
+    return codings
+
+
+def _inflate(layers: list[_Inflater], data: bytes, final: bool) -> Iterator[bytes]:
+    """``data`` through every layer, in pieces of at most :data:`INFLATE_STEP` (flushing them when ``final``)."""
+    if not layers:
+        if data:
+            yield data
+        return
+    first, rest = layers[0], layers[1:]
+    for piece in first.feed(data):
+        yield from _inflate(rest, piece, final=False)
+    if final:
+        yield from _inflate(rest, first.flush(), final=True)
+
+
+class _Inflater:
+    """One ``gzip`` or ``deflate`` coding undone a step at a time (``deflate`` as zlib or, as some servers
+    send it, raw)."""
+
+    def __init__(self, coding: str) -> None:
+        self._raw_fallback = coding == "deflate"
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            try:
+                piece = self._z.decompress(data, INFLATE_STEP)
+            except zlib.error as exc:
+                if not self._raw_fallback:
+                    raise httpx.DecodingError(f"the body does not decode: {exc}") from None
+                self._raw_fallback = False
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._raw_fallback = False
+            data = self._z.unconsumed_tail
+            if piece:
+                yield piece
+
+    def flush(self) -> bytes:
+        try:
+            return self._z.flush()
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the body does not decode: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,19 @@ import base64
 import random
 import re
 import secrets
+import struct
 import threading
 import time
+import zlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any, Literal
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,6 +84,13 @@ class Faults:
     near_limit: bool = False
     fill_rate: int = 10
     interval_seconds: int = 1
+    #: When positive, matching requests get ``200`` with a JSON-looking body of this many MiB, streamed as it is
+    #: sent (the sandbox holds a MiB at most).
+    big_body_mib: int = 0
+    #: How ``big_body_mib`` is sent: ``"gzip"`` (a gzip bomb: about 1 KB on the wire per MiB) or ``"identity"``.
+    big_body_encoding: Literal["gzip", "identity"] = "gzip"
+    #: When positive, matching requests get ``200`` with a JSON body nested this many levels deep.
+    deep_body: int = 0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -336,6 +346,32 @@ def find_account(
     return None
 
 
+_MIB = 1 << 20
+
+
+async def _big_body(mib: int, gzip: bool) -> AsyncIterator[bytes]:
+    """``{"issues": [], "padding": "000…"}`` of ``mib`` MiB (and 2 bytes), a MiB at a time; gzip-encoded, every
+    MiB after the first is the same 1 KB: the deflate state is reset after each (a full flush)."""
+    first = b'{"issues": [], "padding": "'.ljust(_MIB, b"0")
+    zeros, tail = b"0" * _MIB, b'"}'
+    if not gzip:
+        for chunk in (first, *(zeros for _ in range(mib - 1)), tail):
+            yield chunk
+            await asyncio.sleep(0)
+        return
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: with a gzip header
+    yield deflate.compress(first) + deflate.flush(zlib.Z_FULL_FLUSH)
+    again = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(first)
+    for _ in range(mib - 1):
+        yield again
+        crc = zlib.crc32(zeros, crc)
+        await asyncio.sleep(0)
+    last = zlib.compressobj(9, zlib.DEFLATED, -15)  # a raw deflate stream may follow a full flush
+    size = mib * _MIB + len(tail)
+    yield last.compress(tail) + last.flush() + struct.pack("<II", zlib.crc32(tail, crc), size & 0xFFFFFFFF)
+
+
 class SandboxMiddleware:
     """Logs, faults and authenticates every non-admin request."""
 
@@ -457,6 +493,17 @@ class SandboxMiddleware:
             return Response(page, status_code=200, media_type="text/html; charset=utf-8")
         if faults.answer_200 == "truncated_json":
             return Response('{"issues": [{"id": "10001", "key": "DEMO-1", "fie', media_type="application/json")
+        if faults.big_body_mib > 0:
+            gzip = faults.big_body_encoding == "gzip"
+            return StreamingResponse(
+                _big_body(faults.big_body_mib, gzip),
+                media_type="application/json",
+                headers={"content-encoding": "gzip"} if gzip else None,
+            )
+        if faults.deep_body > 0:
+            depth = faults.deep_body
+            body = b'{"isLast": true, "issues": [], "deep": ' + b"[" * depth + b"]" * depth + b"}"
+            return Response(body, media_type="application/json")
         return None
 
     def _auth_failure(self, scope: Scope) -> Response | None:
