@@ -30,4 +30,4 @@ def test_unusable_site_urls_are_refused(block: type[JiraCredentials], url: str, 
 
 def test_usable_site_urls_are_kept() -> None:
     for url in ("https://acme.atlassian.net", "http://127.0.0.1:8080/jira", " https://acme.atlassian.net/wiki "):
-        assert JiraCredentials(url=url, token="t").url == url.strip()
+        assert JiraCredentials(url=url, token="tok-long-enough").url == url.strip()

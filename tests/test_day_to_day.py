@@ -60,7 +60,7 @@ def test_an_unreachable_server_is_one_line(
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("jira: {url: 'https://jira.example.com', token_env: T}\n")
-    monkeypatch.setenv("T", "secret")
+    monkeypatch.setenv("T", "secret-token")
     args = [str(config) if a == "CONFIG" else a for a in command]
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}):
         assert main(args) == 3

@@ -197,7 +197,7 @@ def test_a_wrong_client_secret_is_named_without_the_secret(cloud_sandbox: Sandbo
 
 def test_a_refused_pat_names_the_credential_kind(dc_sandbox: Sandbox) -> None:
     with pytest.raises(AuthenticationError) as failure:
-        jira(dc_sandbox, "token", token=SecretStr("stale")).get_client().myself()
+        jira(dc_sandbox, "token", token=SecretStr("stale-token")).get_client().myself()
 
     assert f"personal access token at the site {dc_sandbox.url}" in str(failure.value)
     assert "expire" in str(failure.value)
@@ -208,7 +208,7 @@ def test_a_refused_pat_names_the_credential_kind(dc_sandbox: Sandbox) -> None:
     [
         ({}, "give a token"),
         ({"client_id": "x"}, "go together"),
-        ({"client_secret": SecretStr("x")}, "go together"),
+        ({"client_secret": SecretStr("x-secret-value")}, "go together"),
     ],
 )
 def test_a_block_needs_one_complete_way_to_sign_in(fields: dict[str, Any], error: str) -> None:
@@ -217,7 +217,9 @@ def test_a_block_needs_one_complete_way_to_sign_in(fields: dict[str, Any], error
 
 
 def test_client_credentials_alone_are_enough() -> None:
-    credentials = JiraCredentials(url="https://acme.atlassian.net", client_id="id", client_secret=SecretStr("secret"))
+    credentials = JiraCredentials(
+        url="https://acme.atlassian.net", client_id="id", client_secret=SecretStr("secret-12")
+    )
 
     assert credentials.credential_kind() == "oauth"
     assert credentials.auth().site.gateway_base("abc") == "https://api.atlassian.com/ex/jira/abc"

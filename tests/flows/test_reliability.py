@@ -132,7 +132,7 @@ def test_unauthorised_and_forbidden_fail_fast_and_clearly(site: Sandbox, tmp_pat
     JiraCredentials(
         url=site.jira_url,
         username="demo@example.com",
-        token="wrong",
+        token="wrong-token",
         deployment=site.mode,
         gateway_url=site.gateway_url,
     ).save("jira-wrong", overwrite=True)

@@ -26,6 +26,7 @@ from atlasflow.clients.auth import (
     CredentialKind,
     Product,
     Site,
+    check_cloud_id,
 )
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import ApiClient
@@ -41,6 +42,8 @@ JIRA_RATE_LIMIT = "atlasflow-jira-api"
 RATE_LIMIT_BATCH = 5
 #: How long the rate limiter keeps asking a busy Prefect API before failing the request, in seconds.
 PREFECT_PATIENCE = 60.0
+#: Shorter secrets are refused: scrubbing them from text would blank parts of ordinary words, spelling them out.
+MIN_SECRET_LENGTH = 8
 
 
 def check_site_url(url: str) -> str:
@@ -120,6 +123,23 @@ class _AtlassianCredentials(Block):
     def _valid_url(cls, url: str | None) -> str | None:
         return None if url is None else check_site_url(url)
 
+    @field_validator("token", "client_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        """Refuse secrets shorter than :data:`MIN_SECRET_LENGTH` (the message does not repeat them)."""
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"a secret must be at least {MIN_SECRET_LENGTH} characters long (API tokens, personal access "
+                "tokens and client secrets are far longer): check that the whole value was pasted"
+            )
+        return secret
+
+    @field_validator("cloud_id")
+    @classmethod
+    def _valid_cloud_id(cls, cloud_id: str | None) -> str | None:
+        """A configured cloud id goes into gateway paths: a UUID or nothing (empty = look it up)."""
+        return check_cloud_id(cloud_id.strip()) if cloud_id and cloud_id.strip() else None
+
     def resolved_deployment(self) -> Literal["cloud", "datacenter"]:
         """``cloud`` or ``datacenter``; ``auto`` decides by host name."""
         if self.deployment != "auto":
@@ -149,13 +169,17 @@ class _AtlassianCredentials(Block):
         )
 
     def api_client(
-        self, before_request: Callable[[], None] | None = None, on_hold: Callable[[float], None] | None = None
+        self,
+        before_request: Callable[[], None] | None = None,
+        on_hold: Callable[[float], None] | None = None,
+        auth: AtlassianAuth | None = None,
     ) -> ApiClient:
-        """An HTTP client for this site: requests are made against the site URL and routed by :meth:`auth`.
+        """An HTTP client for this site: requests are made against the site URL and routed by ``auth``
+        (default: a new :meth:`auth`).
 
         The token, the client secret and every access token fetched are scrubbed from its error text.
         """
-        auth = self.auth()
+        auth = auth or self.auth()
         api = ApiClient(
             self._service,
             self.url,
@@ -225,8 +249,10 @@ class ConfluenceCredentials(_AtlassianCredentials):
     _documentation_url = "https://developer.atlassian.com/cloud/confluence/rest/v2/intro/"  # type: ignore[assignment]
 
     def get_client(self) -> ConfluenceClient:
-        """A Confluence client for this site: pages through v2 on Cloud, v1 on Data Center."""
-        return ConfluenceClient(self.api_client(), self.resolved_deployment())
+        """A Confluence client for this site: pages through v2 on Cloud, v1 on Data Center; links it hands out
+        lead to the site (see :meth:`AtlassianAuth.people_link`)."""
+        auth = self.auth()
+        return ConfluenceClient(self.api_client(auth=auth), self.resolved_deployment(), links=auth.people_link)
 
 
 class _RateLimiter:

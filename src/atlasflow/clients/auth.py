@@ -16,10 +16,15 @@ Requests are always built against the site URL (so every link made from :attr:`A
 people can open); :class:`AtlassianAuth` moves them to the gateway when that is the route. A request that
 stays refused raises :class:`AuthenticationError` naming the routes and credential kind tried and how to
 rotate the credential.
+
+What a server answers is not trusted to pick hosts: a cloud id must be a UUID before it is put in a gateway
+path (:func:`check_cloud_id`), and a link a server hands out becomes a link on the site or is refused
+(:func:`site_link`, :meth:`AtlassianAuth.people_link`).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -54,6 +59,40 @@ DESCRIBED = {
     "pat": "personal access token",
     "oauth": "service account OAuth 2.0 client credentials",
 }
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def check_cloud_id(value: str) -> str:
+    """``value`` if it is a cloud id (a UUID such as ``b6f5c3a2-9d41-4e7f-8a2c-5d3e1f0a7b96``).
+
+    Raises:
+        ValueError: One line quoting (the start of) the value.
+    """
+    if not _UUID.fullmatch(value):
+        raise ValueError(f"{value[:60]!r} is not a cloud id (a UUID such as b6f5c3a2-9d41-4e7f-8a2c-5d3e1f0a7b96)")
+    return value
+
+
+def site_link(site_url: str, value: str) -> str:
+    """The link people open for ``value``, a path or URL a server answered, on the site ``site_url``.
+
+    A path (``/download/attachments/…``) is joined with the site URL; an absolute URL is kept when it is on the
+    site's scheme, host and port (no user name in it either).
+
+    Raises:
+        ValueError: One line naming the host ``value`` leads to, for anything else (another host, a path that
+            would change the host once joined, another scheme).
+    """
+    site = urlsplit(site_url)
+    relative = value.startswith("/") and not value.startswith("//")
+    link = site_url.rstrip("/") + value if relative else value
+    parts = urlsplit(link)
+    if (parts.scheme.lower(), parts.netloc.lower()) != (site.scheme.lower(), site.netloc.lower()):
+        where = parts.netloc or f"{value[:40]!r}"
+        raise ValueError(f"it leads to {where}, not to the site {site.netloc}; links stay on the site")
+    return link
 
 
 class AuthenticationError(AtlassianError):
@@ -172,6 +211,24 @@ class AtlassianAuth(httpx.Auth):
                 self._gateway = self.site.gateway_base(self._discover_cloud_id())
             return self._gateway
 
+    def people_link(self, value: str) -> str:
+        """The link people open for ``value``, a path or URL this site's server answered.
+
+        Besides what :func:`site_link` keeps, a URL below this site's gateway base (Cloud:
+        ``https://api.atlassian.com/ex/confluence/{cloudId}/wiki/download/…``, as answers may carry since
+        2026-07-14) becomes the same path on the site; a gateway URL for another cloud id is refused.
+
+        Raises:
+            ValueError: One line naming where ``value`` leads, when that is not this site.
+        """
+        if self.site.cloud and value.startswith(self.site.gateway_url.rstrip("/") + "/ex/"):
+            with self._lock:
+                base = self.site.gateway_base(self._discover_cloud_id())
+            if not value.startswith(base + "/"):
+                raise ValueError(f"it leads to the API gateway of another site, not to {base}; links stay on the site")
+            return site_link(self.site.origin, value[len(base) :])
+        return site_link(self.site.url, value)
+
     def _routed(self, request: httpx.Request) -> httpx.Request:
         gateway = self._use_gateway() if self._always_gateway else self._gateway
         return _moved(request, self.site.origin, gateway) if gateway else request
@@ -198,9 +255,17 @@ class AtlassianAuth(httpx.Auth):
     # -- cloud id and access tokens -----------------------------------------------------------------------
 
     def _discover_cloud_id(self) -> str:
-        """The configured cloud id, else the one ``<site>/_edge/tenant_info`` reports (call with the lock)."""
+        """The configured cloud id, else the one ``<site>/_edge/tenant_info`` reports (call with the lock).
+
+        Raises:
+            AuthenticationError: No cloud id in the answer, or one that is not a UUID: it would be put in the
+                gateway path, so nothing is sent to the gateway with it.
+        """
         if self._cloud_id:
-            return self._cloud_id
+            try:
+                return check_cloud_id(self._cloud_id)
+            except ValueError as exc:
+                raise AuthenticationError(self.service, "GET", "(gateway)", None, f"the configured {exc}") from None
         url = f"{self.site.origin}/_edge/tenant_info"
         response = httpx.get(url, timeout=self._timeout, verify=self._verify)  # transport errors: retried
         try:
@@ -210,8 +275,12 @@ class AtlassianAuth(httpx.Auth):
         if not isinstance(cloud_id, str) or not cloud_id:
             detail = f"no cloudId in the answer ({response.status_code}); set cloud_id on the block"
             raise self._setup_error("GET", url, response.status_code, detail)
-        self._cloud_id = cloud_id
-        return cloud_id
+        try:
+            self._cloud_id = check_cloud_id(cloud_id)
+        except ValueError as exc:
+            detail = f"the cloudId answered, {exc}; nothing was sent to the gateway: set cloud_id on the block"
+            raise AuthenticationError(self.service, "GET", url, response.status_code, detail) from None
+        return self._cloud_id
 
     def _access_token(self) -> str:
         with self._lock:

@@ -9,11 +9,16 @@ them (site or gateway), so anything else built on it (attachments, still v1 on b
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, Literal, TypeVar
 
-from atlasflow.clients.http import ApiClient, AtlassianError, error_detail
+import httpx
+
+from atlasflow.clients.auth import site_link
+from atlasflow.clients.http import ApiClient, AtlassianError, TransientError, error_detail, retry_decision
 
 T = TypeVar("T")
 
@@ -103,11 +108,17 @@ class ConfluenceClient:
     Args:
         api: An authenticated :class:`ApiClient` for the site.
         deployment: ``cloud`` (pages through v2) or ``datacenter`` (v1).
+        links: Turns a path or URL the server answered into the link people open, raising ``ValueError``
+            when it leads elsewhere; default :func:`~atlasflow.clients.auth.site_link` on ``api.base_url``
+            (:meth:`~atlasflow.clients.auth.AtlassianAuth.people_link` also maps this site's gateway URLs).
     """
 
-    def __init__(self, api: ApiClient, deployment: Deployment = "datacenter") -> None:
+    def __init__(
+        self, api: ApiClient, deployment: Deployment = "datacenter", links: Callable[[str], str] | None = None
+    ) -> None:
         self.api = api
         self.deployment = deployment
+        self.links = links or partial(site_link, api.base_url)
 
     @property
     def requests_made(self) -> int:
@@ -233,26 +244,78 @@ class ConfluenceClient:
         and takes ``POST .../child/attachment`` for a new file and ``POST .../{attachmentId}/data`` for a new
         version. Uploads are minor edits, so page watchers are not notified of each one.
 
+        Every upload adds a version, so one whose outcome is unknown (5xx, a connection lost after sending) is
+        not simply sent again: the page's attachment of that name is read first, and a version newer than the
+        one read before the upload, of ``content``'s size, is taken as this upload. Only otherwise is the file
+        sent again, up to the client's retry policy's attempts.
+
         Raises:
-            AtlassianError: The page does not exist, may not be edited, or refused the file.
+            AtlassianError: The page does not exist, may not be edited, or refused the file; or the download
+                link the server answered does not lead to the site.
         """
         path = f"/rest/api/content/{page_id}/child/attachment"
+        before = self._named(path, file_name)
+        for attempt in range(1, self.api.retry.attempts + 1):
+            try:
+                return self._upload(path, before, file_name, content, media_type, comment)
+            except AtlassianError as failure:
+                if attempt == self.api.retry.attempts or not _outcome_unknown(failure):
+                    raise
+            after = self._named(path, file_name)
+            if after is not None and _is_new_version(before, after, len(content)):
+                return self._attachment(after, "GET", path)
+            time.sleep(self.api.retry.delay(attempt, None))
+        raise AssertionError("unreachable")
+
+    def _named(self, path: str, file_name: str) -> dict[str, Any] | None:
+        """The page's attachment called ``file_name`` as listed (``path`` is the page's attachments), if any."""
+        results = self.api.get_json(path, {"filename": file_name})["results"]
+        return dict(results[0]) if results else None
+
+    def _upload(
+        self, path: str, before: dict[str, Any] | None, file_name: str, content: bytes, media_type: str, comment: str
+    ) -> Attachment:
+        """One upload, sent once (a failed one is looked for before sending it again)."""
         fields = {"comment": comment, "minorEdit": "true"}
         files = {"file": (file_name, content, media_type)}
         if self.deployment == "cloud":
-            response = self.api.request("PUT", path, files=files, data=fields, headers=NO_XSRF_CHECK)
-            return self._attachment(self.api.decode(response)["results"][0])
-        existing = self.api.get_json(path, {"filename": file_name})["results"]
-        target = f"{path}/{existing[0]['id']}/data" if existing else path
+            response = self.api.request("PUT", path, files=files, data=fields, headers=NO_XSRF_CHECK, idempotent=False)
+            return self._attachment(self.api.decode(response)["results"][0], "PUT", path)
+        target = f"{path}/{before['id']}/data" if before else path
         response = self.api.request("POST", target, files=files, data=fields, headers=NO_XSRF_CHECK, idempotent=False)
         body = self.api.decode(response)
-        return self._attachment(body if existing else body["results"][0])
+        return self._attachment(body if before else body["results"][0], "POST", target)
 
-    def _attachment(self, data: dict[str, Any]) -> Attachment:
+    def _attachment(self, data: dict[str, Any], method: str, path: str) -> Attachment:
+        """An attachment from its JSON; its download link must lead to the site (``method path`` answered it)."""
+        try:
+            download_url = self.links(str(data["_links"]["download"]))
+        except ValueError as exc:
+            raise AtlassianError("Confluence", method, path, None, f"download link refused: {exc}") from None
         return Attachment(
             id=str(data["id"]),
             title=str(data["title"]),
             version=int(data["version"]["number"]),
-            size=int((data.get("extensions") or {}).get("fileSize") or 0),
-            download_url=self.api.base_url + str(data["_links"]["download"]),
+            size=_size(data),
+            download_url=download_url,
         )
+
+
+def _size(data: dict[str, Any]) -> int:
+    return int((data.get("extensions") or {}).get("fileSize") or 0)
+
+
+def _is_new_version(before: dict[str, Any] | None, after: dict[str, Any], size: int) -> bool:
+    """Whether ``after`` (the attachment as listed now) holds an upload of ``size`` bytes made since ``before``."""
+    newer = before is None or int(after["version"]["number"]) > int(before["version"]["number"])
+    return newer and _size(after) == size
+
+
+def _outcome_unknown(failure: AtlassianError) -> bool:
+    """Whether the server may have carried out the request that failed so (5xx, connection lost after sending)."""
+    if isinstance(failure, TransientError):  # a refusal (429) or a connection never made, retried to the end
+        return False
+    cause = failure.__cause__
+    if isinstance(cause, httpx.HTTPError):
+        return retry_decision(failure.method, cause, idempotent=True) == "retry"
+    return failure.status is not None and retry_decision(failure.method, failure.status, idempotent=True) == "retry"

@@ -19,6 +19,7 @@ No Prefect import here: these clients work the same from a flow, a script or a t
 from __future__ import annotations
 
 import base64
+import functools
 import json as jsonlib
 import logging
 import random
@@ -115,12 +116,34 @@ def register_secrets(forms: Iterable[str]) -> None:
         _registered.update(f for f in forms if f)
 
 
+#: Characters that make up a token (a word, an API token, base64url): a secret next to one of them is part of a
+#: longer token, not the secret itself.
+_TOKEN_CHAR = r"[\w-]"
+
+
 def scrub(text: str, forms: Iterable[str]) -> str:
-    """``text`` with every one of ``forms`` replaced by ``***`` (longest first, so no tail survives)."""
-    for form in sorted(set(forms), key=len, reverse=True):
-        if form in text:
-            text = text.replace(form, REDACTED)
-    return text
+    """``text`` with every whole-token occurrence of one of ``forms`` replaced by ``***`` (longest first, so no
+    tail survives).
+
+    An occurrence counts only where it is not part of a longer run of token characters (letters, digits, ``_``,
+    ``-``): blanking a secret inside a word (``e***pected``) would spell it out. Punctuation, quotes, spaces,
+    ``/``, ``=`` and ``&`` end a token, so a secret echoed in a header, a URL, a query or JSON is still scrubbed.
+    """
+    wanted = frozenset(f for f in forms if f)
+    if not wanted or not any(form in text for form in wanted):
+        return text
+    return _secrets_pattern(wanted).sub(REDACTED, text)
+
+
+@functools.lru_cache(maxsize=64)
+def _secrets_pattern(forms: frozenset[str]) -> re.Pattern[str]:
+    """One pattern matching each of ``forms`` as a whole token, longest first."""
+    alternatives = []
+    for form in sorted(forms, key=len, reverse=True):
+        before = rf"(?<!{_TOKEN_CHAR})" if re.match(_TOKEN_CHAR, form[0]) else ""
+        after = rf"(?!{_TOKEN_CHAR})" if re.match(_TOKEN_CHAR, form[-1]) else ""
+        alternatives.append(before + re.escape(form) + after)
+    return re.compile("|".join(alternatives))
 
 
 def redact(text: str) -> str:

@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 from prefect.variables import Variable
 from pydantic import SecretStr
 
-from atlasflow.clients.http import TransientError, redact
+from atlasflow.clients.http import TransientError, redact, scrub, secret_forms
 from atlasflow.formats.messages import describe_figures, fit_post, inert
 
 log = logging.getLogger("atlasflow.notify")
@@ -227,10 +227,12 @@ def job_message(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> t
 
 
 def _redact(text: str, block: Block) -> str:
+    """``text`` scrubbed (whole tokens, every echoed spelling) of the secrets ``block`` holds."""
+    forms: set[str] = set()
     for value in block.model_dump().values():
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            text = text.replace(value.get_secret_value(), "***")
-    return text
+        if isinstance(value, SecretStr):
+            forms |= secret_forms(value.get_secret_value())
+    return scrub(text, forms)
 
 
 def post(reference: str, subject: str, body: str) -> bool:
