@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from atlasflow.clients.gcpause import gc_paused
@@ -185,7 +186,15 @@ class JiraClient:
         the span between is cut into ranges expected to fit a page each, and the ranges are paged in
         parallel. The first range is open below and the last open above, so every id falls in exactly one range
         whatever the site's order or count says: those only decide how even the ranges are, and a range
-        that holds more than a page goes on by its own token.
+        that holds more than a page goes on by its own token (ordered by id).
+
+        Bounded by what the server said (see :class:`IdPlan`, :class:`IdChain`): a count beyond the span's
+        width is taken as the width, and a token chain stops with an error when a page repeats ids already
+        read, holds ids its range excludes or more than the range can hold, or when the pages of all ranges
+        outnumber what the span can fill.
+
+        Raises:
+            AtlassianError: Naming ``search/jql`` and what the server got wrong.
         """
         pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="jira-ids")
         try:
@@ -198,23 +207,35 @@ class JiraClient:
             count = pool.submit(_first, self.count, condition)
             yield [str(i) for i in low_ids]  # fetched while the ranges are planned
             top = [int(issue["id"]) for issue in highest.result().get("issues", [])]
-            span = (min(low_ids), max(top or low_ids) + 1)
-            ranges = math.ceil(count.result() / (len(low_ids) * RANGE_FILL))
+            plan = IdPlan((min(low_ids), max(top or low_ids) + 1), count.result(), len(low_ids))
             pending = {
-                pool.submit(_first, self._cloud_page, query, (), None, ID_PAGE_SIZE): query
-                for query in id_range_queries(condition, span, ranges)
+                pool.submit(_first, self._cloud_page, chain.query, (), None, ID_PAGE_SIZE): chain
+                for chain in plan.chains(condition)
             }
+            pages = 0
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    query = pending.pop(future)
+                    chain = pending.pop(future)
                     page = future.result()
+                    pages += 1
+                    problem = chain.take([int(issue["id"]) for issue in page.get("issues", [])])
+                    problem = problem or plan.exceeded(pages)
+                    if problem:
+                        raise self._endless(chain.query, problem)
                     yield [str(issue["id"]) for issue in page.get("issues", [])]
                     token = page.get("nextPageToken")
                     if not page.get("isLast", True) and token:
-                        pending[pool.submit(_first, self._cloud_page, query, (), token, ID_PAGE_SIZE)] = query
+                        next_page = pool.submit(_first, self._cloud_page, chain.query, (), token, ID_PAGE_SIZE)
+                        pending[next_page] = chain
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _endless(self, jql: str, problem: str) -> AtlassianError:
+        """The one-line error that stops a search whose server does not end it."""
+        method = "POST" if len(jql) > MAX_GET_JQL else "GET"
+        endpoint = "search/jql" if self.deployment == "cloud" else "search"
+        return AtlassianError("Jira", method, f"{self.rest}/{endpoint}", None, f"{problem}; the search was stopped")
 
     def bulk_fetch(
         self, ids: Sequence[str], fields: Sequence[str], *, retry: bool = True, decoder: PageDecoder | None = None
@@ -313,11 +334,19 @@ class JiraClient:
         size = int(first.get("maxResults") or len(issues) or 1)
         if not issues or total <= len(issues):
             return
+        seen = {str(i["id"]) for i in issues}
         with gc_paused():
             if total <= DC_RESULT_WINDOW:
-                yield from self._dc_window(jql, fields, len(issues), total, size, decoder)
+                for start, page in zip(
+                    itertools.count(len(issues), size), self._dc_window(jql, fields, len(issues), total, size, decoder)
+                ):
+                    fresh = [issue for issue in page if str(issue["id"]) not in seen]
+                    if page and not fresh:
+                        raise self._endless(jql, f"the page at startAt={start} repeats issues already read")
+                    seen.update(str(issue["id"]) for issue in fresh)
+                    yield fresh
             else:
-                yield from self._dc_keyset(jql, fields, size, {str(i["id"]) for i in issues}, decoder)
+                yield from self._dc_keyset(jql, fields, size, seen, total, decoder)
 
     def _dc_window(
         self, jql: str, fields: Sequence[str], start: int, total: int, size: int, decoder: PageDecoder | None
@@ -331,28 +360,41 @@ class JiraClient:
         yield from self._pipelined(calls)
 
     def _dc_keyset(
-        self, jql: str, fields: Sequence[str], size: int, seen: set[str], decoder: PageDecoder | None
+        self, jql: str, fields: Sequence[str], size: int, seen: set[str], total: int, decoder: PageDecoder | None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Beyond the search window: ``(jql) AND id > last ORDER BY id``, one window after the other."""
+        """Beyond the search window: ``(jql) AND id > last ORDER BY id``, one window after the other.
+
+        Bounded by what the server said: each page must bring an id above every id read before (the
+        query orders by id), and the windows are at most those the first ``total`` needs and one more
+        (issues created meanwhile).
+
+        Raises:
+            AtlassianError: When a page repeats what was read, or the windows outnumber that bound.
+        """
         condition = jql_condition(jql)
         after: int | None = None
-        while True:
+        last: int | None = None
+        for _ in range(math.ceil(total / DC_RESULT_WINDOW) + 1):
             clauses = [f"({condition})" if condition else "", f"id > {after}" if after is not None else ""]
             query = " AND ".join(c for c in clauses if c) + " ORDER BY id ASC"
             with critical_path():  # the next window's pages wait on this one
                 first = self._dc_page(query, fields, 0, size, decoder)
             head: list[dict[str, Any]] = first.get("issues", [])
-            total = int(first.get("total", len(head)))
-            last: int | None = None
-            for page in itertools.chain([head], self._dc_window(query, fields, len(head), total, size, decoder)):
+            window_total = int(first.get("total", len(head)))
+            pages = itertools.chain([head], self._dc_window(query, fields, len(head), window_total, size, decoder))
+            for start, page in zip(itertools.count(0, size), pages):
                 if page:
-                    last = int(page[-1]["id"])
+                    highest = max(int(issue["id"]) for issue in page)
+                    if last is not None and highest <= last:
+                        raise self._endless(query, f"the page at startAt={start} repeats ids already read")
+                    last = highest
                 fresh = [issue for issue in page if str(issue["id"]) not in seen]
                 seen.update(str(issue["id"]) for issue in fresh)
                 yield fresh
-            if total <= DC_RESULT_WINDOW or last is None:
+            if window_total <= DC_RESULT_WINDOW or last is None:
                 return
             after = last
+        raise self._endless(jql, f"more than {total:,} issues (the total it first gave) past the search window")
 
     def count(self, jql: str) -> int:
         """How many issues match (Cloud: the approximate count; Data Center: the search total)."""
@@ -513,22 +555,117 @@ def _ordered(condition: str, order: str) -> str:
     return f"{condition} ORDER BY {order}" if condition else f"ORDER BY {order}"
 
 
-def id_range_queries(condition: str, span: tuple[int, int], ranges: int) -> list[str]:
-    """``condition`` cut into ``ranges`` queries by id, even over ``span`` (lowest, past the highest).
-
-    The first query is open below and the last open above: together they match what ``condition``
-    matches, each issue once.
-    """
+def id_range_edges(span: tuple[int, int], ranges: int) -> list[tuple[int | None, int | None]]:
+    """``ranges`` (start, end) id ranges, even over ``span`` (lowest, past the highest); the first is open
+    below (``None``) and the last open above, so together they hold every id."""
     low, high = span
     ranges = max(1, min(ranges, high - low))
     bounds = [low + (high - low) * n // ranges for n in range(1, ranges)]
-    edges: list[tuple[int | None, int | None]] = list(zip([None, *bounds], [*bounds, None], strict=True))
-    queries = []
-    for start, end in edges:
-        clauses = [f"({condition})" if condition else ""]
-        clauses += [f"id >= {start}" if start is not None else "", f"id < {end}" if end is not None else ""]
-        queries.append(" AND ".join(c for c in clauses if c) or condition)
-    return queries
+    return list(zip([None, *bounds], [*bounds, None], strict=True))
+
+
+def id_range_query(condition: str, start: int | None, end: int | None) -> str:
+    """``condition`` restricted to ``start <= id < end`` (either end open when ``None``)."""
+    clauses = [f"({condition})" if condition else ""]
+    clauses += [f"id >= {start}" if start is not None else "", f"id < {end}" if end is not None else ""]
+    return " AND ".join(c for c in clauses if c) or condition
+
+
+def id_range_queries(condition: str, span: tuple[int, int], ranges: int) -> list[str]:
+    """``condition`` cut into ``ranges`` queries by id (see :func:`id_range_edges`): together they match
+    what ``condition`` matches, each issue once."""
+    return [id_range_query(condition, start, end) for start, end in id_range_edges(span, ranges)]
+
+
+@dataclass
+class IdChain:
+    """The ``nextPageToken`` chain of one id range, ordered by id, and what its pages may hold.
+
+    Attributes:
+        query: The range's query (``ORDER BY id ASC``).
+        start: The lowest id the range asks for (``None``: open below).
+        end: Past the highest id it asks for (``None``: open above).
+        capacity: How many distinct ids it can hold: ids are distinct integers, so its width within the
+            span; an open end adds a page (issues created, or moved into scope, while the search runs).
+        read: Distinct ids read so far, each above the ones before.
+        highest: The highest id read so far.
+        pages: Pages read so far.
+    """
+
+    query: str
+    start: int | None
+    end: int | None
+    capacity: int
+    read: int = 0
+    highest: int | None = None
+    pages: int = 0
+
+    def take(self, ids: list[int]) -> str | None:
+        """Account for a page of ``ids``; what makes the server's answer impossible, else ``None``.
+
+        A page may repeat ids at its edge (eventual consistency), never hold only ids at or below the
+        highest already read, nor ids outside the range, nor more distinct ids than the range holds.
+        """
+        self.pages += 1
+        low, high = self.start, self.end
+        outside = [i for i in ids if (low is not None and i < low) or (high is not None and i >= high)]
+        if outside:
+            return f"page {self.pages} of a range of ids holds id {outside[0]}, which the range excludes"
+        new = [i for i in ids if self.highest is None or i > self.highest]
+        if ids and not new:
+            return f"page {self.pages} of a range of ids repeats ids already read (its nextPageToken never ends)"
+        self.read += len(set(new))
+        self.highest = max(new, default=self.highest)
+        if self.read > self.capacity:
+            return f"a range of ids gave {self.read:,} ids, more than the {self.capacity:,} it can hold"
+        return None
+
+
+@dataclass(frozen=True)
+class IdPlan:
+    """Id ranges planned from what Jira said: the span of ids (lowest, past the highest), the approximate
+    count and the page size it grants.
+
+    The count is approximate and may be wrong: ids are distinct integers, so no more than the span's width
+    match; a count beyond that is taken as the width. The ranges are sized to fill :data:`RANGE_FILL` of a
+    page each, and the id pages of all ranges together are bounded by what the span can hold.
+    """
+
+    span: tuple[int, int]
+    count: int
+    page: int
+
+    @property
+    def width(self) -> int:
+        return self.span[1] - self.span[0]
+
+    @property
+    def ranges(self) -> int:
+        return max(1, math.ceil(min(self.count, self.width) / (self.page * RANGE_FILL)))
+
+    @property
+    def max_pages(self) -> int:
+        """Id pages a search may take: twice one per range and one per page the span's ids fill (pages
+        may come shorter than granted), with a page more at each open end."""
+        return 2 * (self.ranges + math.ceil((self.width + 2 * self.page) / self.page))
+
+    def chains(self, condition: str) -> list[IdChain]:
+        low, high = self.span
+        chains = []
+        for start, end in id_range_edges(self.span, self.ranges):
+            width = (high if end is None else end) - (low if start is None else start)
+            capacity = width + self.page * ((start is None) + (end is None))
+            chains.append(IdChain(_ordered(id_range_query(condition, start, end), "id ASC"), start, end, capacity))
+        return chains
+
+    def exceeded(self, pages: int) -> str | None:
+        """What is wrong when ``pages`` id pages were read, else ``None``."""
+        if pages <= self.max_pages:
+            return None
+        return (
+            f"{pages:,} pages of ids for ids {self.span[0]:,} to {self.span[1] - 1:,} "
+            f"(approximate count {self.count:,}): at most {self.max_pages:,} can hold them"
+        )
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:

@@ -84,6 +84,14 @@ class Faults:
     near_limit: bool = False
     fill_rate: int = 10
     interval_seconds: int = 1
+    #: A search that never ends. ``"repeat"``: Cloud ``search/jql`` is never ``isLast`` and, past its last
+    #: page, answers that page again under a fresh ``nextPageToken``; Data Center ``search`` answers every
+    #: request with its first answer (a cache that ignores the query). ``"fresh"`` (Cloud): past the last page,
+    #: ids never seen, above the site's highest, a page after the other (ids-only pages; with fields, as
+    #: ``"repeat"``).
+    endless_pages: Literal["", "repeat", "fresh"] = ""
+    #: When positive, ``search/approximate-count`` answers this whatever the query matches.
+    approximate_count: int = 0
     #: When positive, matching requests get ``200`` with a JSON-looking body of this many MiB, streamed as it is
     #: sent (the sandbox holds a MiB at most).
     big_body_mib: int = 0

@@ -205,6 +205,7 @@ class _JiraApi:
         self._rendered: dict[tuple[str, tuple[str, ...], _Ctx], bytes] = {}
         self._rendered_generation = -1
         self._searches: OrderedDict[tuple[str, str, bool], tuple[int, SearchResult]] = OrderedDict()
+        self._stale: bytes | None = None  # the answer a search repeats under ``Faults.endless_pages``
 
     # ------------------------------------------------------------------------------------ routes
 
@@ -693,15 +694,21 @@ class _JiraApi:
         size = min(max(1, _int_param(params, "maxResults", settings.default_max_results)), cap)
         token = params.get("nextPageToken")
         offset = _token_offset(str(token), jql) if token else 0
+        endless = self.state.faults.endless_pages
         with self.site.lock:
             found = self._run(jql, account).issues
             page = found[offset : offset + size]
+            if endless and not page:
+                page = found[-size:]
             ctx = self._ctx(request, api, account)
-            if ids_only:
+            if ids_only and endless == "fresh" and offset >= len(found):
+                first = max((i.id for i in self.site.issues.values()), default=0) + 1 + offset - len(found)
+                parts = [_json({"id": str(n)}) for n in range(first, first + size)]
+            elif ids_only:
                 parts = [_json({"id": str(issue.id)}) for issue in page]
             else:
                 parts = [self._rendered_issue(issue, selection, ctx) for issue in page]
-        is_last = offset + size >= len(found)
+        is_last = not endless and offset + size >= len(found)
         body = b'{"issues":[' + b",".join(parts) + b"]"
         if not is_last:
             body += b',"nextPageToken":' + _json(_page_token(offset + size, jql))
@@ -713,12 +720,22 @@ class _JiraApi:
     async def count(self, request: Request, api: str) -> Response:
         body = await self._body(request)
         result = self._run(str(body.get("jql") or ""), self.state.account(request))
-        return _respond(_json({"count": len(result.issues)}))
+        return _respond(_json({"count": self.state.faults.approximate_count or len(result.issues)}))
 
     async def removed(self, request: Request, api: str) -> Response:
         return jira_error(410, REMOVED)
 
     async def search_dc(self, request: Request, api: str) -> Response:
+        if self.state.faults.endless_pages != "repeat":
+            self._stale = None
+        elif self._stale is not None:
+            return _respond(self._stale)
+        response = await self._search_dc(request, api)
+        if self.state.faults.endless_pages == "repeat" and response.status_code == 200:
+            self._stale = bytes(response.body)
+        return response
+
+    async def _search_dc(self, request: Request, api: str) -> Response:
         params = await self._params(request)
         account = self.state.account(request)
         validate = str(params.get("validateQuery", "strict")).lower()
