@@ -65,9 +65,10 @@ def test_a_cloud_id_that_is_not_a_uuid_never_reaches_the_gateway(cloud_sandbox: 
 
 def test_a_configured_cloud_id_must_be_a_uuid() -> None:
     with pytest.raises(ValidationError, match="cloud id"):
-        JiraCredentials(url="https://acme.atlassian.net", token=DEMO_TOKEN, cloud_id="acme/../../x")
+        JiraCredentials(url="https://acme.atlassian.net", token=SecretStr(DEMO_TOKEN), cloud_id="acme/../../x")
     upper = "B6F5C3A2-9D41-4E7F-8A2C-5D3E1F0A7B96"
-    assert JiraCredentials(url="https://acme.atlassian.net", token=DEMO_TOKEN, cloud_id=upper).cloud_id == upper
+    block = JiraCredentials(url="https://acme.atlassian.net", token=SecretStr(DEMO_TOKEN), cloud_id=upper)
+    assert block.cloud_id == upper
 
 
 # --- 2. links a server hands out ---------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def test_blocks_refuse_secrets_shorter_than_8_characters(fields: dict[str, Any])
 def test_the_demo_secrets_are_long_enough() -> None:
     for secret in (DEMO_TOKEN, "viewer-token", DEMO_SCOPED_TOKEN):
         assert JiraCredentials(url="https://acme.atlassian.net", token=SecretStr(secret))
-    oauth = {"client_id": "id", "client_secret": SecretStr(DEMO_CLIENT_SECRET)}
+    oauth: dict[str, Any] = {"client_id": "id", "client_secret": SecretStr(DEMO_CLIENT_SECRET)}
     assert JiraCredentials(url="https://acme.atlassian.net", **oauth)
 
 
