@@ -122,6 +122,8 @@ def test_hostile_inbox_rows_start_nothing_and_the_requester_is_recorded(
     fixed = {"Request": "REQ-4", "Parameters": '{"root_tickets": ["DEMO-2"]}'}  # Demo Admin's row, Mallory's ask
     added = merge_rows(body, 0, "Request", [*hostile, {**good, "Priority": "low"}, fixed]).storage
     cloud_site.confluence.edit_page(JOB_INBOX_ID, added, by="Mallory Editor")
+    assert cloud_site.jira is not None
+    cloud_site.jira.add_user("mallory.editor", "Mallory Editor")  # her Atlassian account may browse DEMO
     later = cloud_site.confluence.page(JOB_INBOX_ID).body.replace("Add a row", "Please add a row")
     cloud_site.confluence.edit_page(JOB_INBOX_ID, later, by="Colleague")
 

@@ -12,8 +12,12 @@ The page is a trust boundary: whoever may edit it can ask, but only for what the
 (:mod:`atlasflow.flows.inbox_rules`) lets a request set, within its caps; credentials, file paths, target
 pages and destructive switches come from the deployment unless the operator's job map allows one. At most
 ``max_starts`` requests start per inbox run, and a requested run still running after ``max_run_minutes`` is
-cancelled by the next inbox run. The requester, the author of the page version in which the row
-first appeared (from the page history), is recorded on the run (tag ``requester:<name>``) and in State.
+cancelled by the next inbox run. The requester, the author of the page version from which the row has
+read as it does now without a gap (from the page history), is recorded on the run (tags
+``requester:<name>`` and ``requester-id:<account>``) and in State. Before a run starts the inbox composes
+its Jira scope from the projects the row names (:mod:`atlasflow.flows.inbox_rules`), and checks that the
+job is open to those projects, that the requester may browse each of them (asked of Jira), and the caps in
+issues and in requests per requester per day (:mod:`atlasflow.flows.inbox_access`).
 
 Exactly once: the flow run is created with the idempotency key ``inbox-<site>-<page id>-<request>-<text>``
 (``<text>`` a hash of what the row asks for). A crash (or a failed page write) between starting a run and
@@ -36,7 +40,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -53,10 +57,19 @@ from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
 from atlasflow.blocks import ConfluenceCredentials
+from atlasflow.blocks.credentials import jira_client
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.flows.common import PageId, job_hooks, one_line_failures, page_key, table_ref, transient_only
 from atlasflow.flows.confluence_table_sync import fetch_page
-from atlasflow.flows.inbox_rules import RequestRefused, requestable
+from atlasflow.flows.inbox_access import (
+    MAX_ISSUES,
+    MAX_REQUESTS_PER_DAY,
+    REQUESTER_ID_TAG,
+    Gate,
+    Rejected,
+    RowHistory,
+)
+from atlasflow.flows.inbox_rules import RequestRefused, Scope, admit
 from atlasflow.formats.confluence_tables import merge_rows, read_table
 
 #: Job type (as written in the Job column) → deployment ``flow-name/deployment-name``. Only what is listed
@@ -103,51 +116,10 @@ class Request:
     requester: str = ""
     asked: tuple[str, ...] = ()
     """What the row asked for when it was read (:func:`request_text`): the run is keyed on it."""
-
-
-class RowHistory:
-    """Who asked for each row: the author of the page version in which the row first read as it does now.
-
-    "As it does now" is its Request, Job, Parameters and Priority: whoever last changed what a row asks for
-    is its requester, not whoever first typed its id. Found by bisecting the page's versions (each read
-    once); on Cloud the author is an account id, named through the users API.
-    """
-
-    def __init__(self, client: ConfluenceClient, page_id: str, table: int | str, current_version: int) -> None:
-        self.client = client
-        self.page_id = page_id
-        self.table = table
-        self.current = current_version
-        self._rows: dict[int, dict[str, tuple[str, ...]]] = {}
-        self._authors: dict[int, tuple[str, str]] = {}
-
-    def _read(self, number: int) -> dict[str, tuple[str, ...]]:
-        if number not in self._rows:
-            version = self.client.page_version(self.page_id, number)
-            try:
-                rows = {r.get(KEY, ""): request_text(r) for r in read_table(version.body, self.table).rows}
-            except ValueError:  # no such table in that version
-                rows = {}
-            self._rows[number] = rows
-            self._authors[number] = (version.author, version.author_name)
-        return self._rows[number]
-
-    def requester(self, row: dict[str, str]) -> str:
-        """The display name of whoever made ``row`` (a row of the current version) read as it does."""
-        wanted, name = request_text(row), row.get(KEY, "")
-        low, high = 1, self.current
-        while low < high:
-            middle = (low + high) // 2
-            if self._read(middle).get(name) == wanted:
-                high = middle
-            else:
-                low = middle + 1
-        self._read(low)
-        author, shown = self._authors[low]
-        if not shown and author:
-            shown = self.client.display_names([author]).get(author, "") or author
-            self._authors[low] = (author, shown)
-        return shown or "unknown"
+    scope: Scope = field(default_factory=Scope)
+    """What the request reads in Jira: checked before its run starts."""
+    requester_id: str = ""
+    """The requester's account (Cloud account id, Data Center username)."""
 
 
 def request_text(row: dict[str, str]) -> tuple[str, ...]:
@@ -162,14 +134,15 @@ class InboxJob(BaseModel):
         deployment: ``flow-name/deployment-name``.
         allow: Parameters a request may set beyond the job's allow-list (:mod:`atlasflow.flows.inbox_rules`),
             e.g. ``["output_dir"]``; still checked by the deployment and the flow.
+        projects: The only Jira projects a request of this job may name; ``None`` = any the requester
+            may browse.
+        jql_functions: JQL functions a request may call beyond the date functions, e.g. ``["linkedIssues"]``.
     """
 
     deployment: str
     allow: list[str] = PydanticField(default_factory=list)
-
-
-class Rejected(ValueError):
-    """A row that cannot be started as written; the message is what the requester reads in State."""
+    projects: list[str] | None = None
+    jql_functions: list[str] = PydanticField(default_factory=list)
 
 
 def idempotency_key(site_url: str, page_id: str, request: str, asked: tuple[str, ...]) -> str:
@@ -194,7 +167,7 @@ def parse_request(row: dict[str, str], job_map: Mapping[str, str | InboxJob]) ->
 
     Raises:
         Rejected: Unknown job type, parameters that are not a JSON object or not requestable (outside the
-            job's allow-list or its bounds), unknown priority.
+            job's allow-list or its bounds, or naming a project the job is not open to), unknown priority.
     """
     job = row.get("Job", "").strip().lower().replace("-", "_").replace(" ", "_")
     jobs = inbox_jobs(job_map)
@@ -211,11 +184,19 @@ def parse_request(row: dict[str, str], job_map: Mapping[str, str | InboxJob]) ->
     priority = row.get("Priority", "").strip().lower() or DEFAULT_PRIORITY
     if priority not in PRIORITY_QUEUES:
         raise Rejected(f"unknown priority {row.get('Priority', '')!r} (use {', '.join(PRIORITY_QUEUES)})")
+    entry = jobs[job]
     try:
-        checked = requestable(job, parameters, frozenset(jobs[job].allow))
+        admitted = admit(job, parameters, frozenset(entry.allow), frozenset(f.lower() for f in entry.jql_functions))
     except RequestRefused as exc:
         raise Rejected(str(exc)) from None
-    return Request(row[KEY], jobs[job].deployment, checked, PRIORITY_QUEUES[priority], asked=request_text(row))
+    open_to = [p.upper() for p in entry.projects] if entry.projects is not None else None
+    closed = [p for p in admitted.scope.projects if open_to is not None and p not in open_to]
+    if closed:
+        raise Rejected(
+            f"project {closed[0]} is not open to inbox requests of {job} (open: {', '.join(open_to or []) or 'none'})"
+        )
+    queue, asked = PRIORITY_QUEUES[priority], request_text(row)
+    return Request(row[KEY], entry.deployment, admitted.parameters, queue, asked=asked, scope=admitted.scope)
 
 
 def inbox_jobs(job_map: Mapping[str, str | InboxJob] | Mapping[str, Any] | None) -> dict[str, InboxJob]:
@@ -294,7 +275,8 @@ def start(site_url: str, page_id: str, request: Request) -> Started:
             timeout=0,
             work_queue_name=request.queue,
             idempotency_key=idempotency_key(site_url, page_id, request.request, request.asked),
-            tags=[INBOX_TAG, marker, *([f"{REQUESTER_TAG}{request.requester}"] if request.requester else [])],
+            tags=[INBOX_TAG, marker, *([f"{REQUESTER_TAG}{request.requester}"] if request.requester else [])]
+            + ([f"{REQUESTER_ID_TAG}{request.requester_id}"] if request.requester_id else []),
             as_subflow=False,
         )
     except ObjectNotFound:
@@ -386,6 +368,9 @@ def run_job_inbox(
     job_map: dict[str, str | InboxJob] | None = None,
     max_starts: int = MAX_STARTS,
     max_run_minutes: float | None = MAX_RUN_MINUTES,
+    jira_block: str = "jira",
+    max_issues: int | None = MAX_ISSUES,
+    max_requests_per_day: int | None = MAX_REQUESTS_PER_DAY,
 ) -> dict[str, Any]:
     """Start every new job request of a Confluence inbox table, once, on its priority's queue.
 
@@ -393,12 +378,19 @@ def run_job_inbox(
         page_id: The page holding the inbox table.
         table: The table: its index on the page (0 = first) or the heading above it.
         confluence_block: Name of a saved ``ConfluenceCredentials`` block.
-        job_map: Job type → deployment (``flow-name/deployment-name``), or ``{"deployment": ...,
-            "allow": [parameter, ...]}`` to let the page set parameters beyond the job's allow-list;
-            replaces :data:`DEFAULT_JOB_MAP`.
+        job_map: Job type → deployment (``flow-name/deployment-name``), or an :class:`InboxJob` as a dict
+            (``{"deployment": ..., "allow": [parameter, ...], "projects": [key, ...], "jql_functions": [...]}``)
+            to let the page set more, or to open the job to listed projects only; replaces
+            :data:`DEFAULT_JOB_MAP`.
         max_starts: Requests started at most by this run; later rows wait for the next run.
         max_run_minutes: A requested run still running this long is cancelled (checked each inbox run);
             ``None`` = no time cap.
+        jira_block: ``JiraCredentials`` block the inbox asks Jira with: whether a requester may browse the
+            projects of a request (its account needs the global permission *Administer Jira*), where root
+            tickets are, how many issues a scope holds.
+        max_issues: A request whose scope holds more issues (approximately, counted before it starts) is
+            refused; ``None`` = no cap.
+        max_requests_per_day: A requester's requests started in the last 24 hours at most; ``None`` = no cap.
 
     Returns:
         Counts: ``started`` (runs this inbox run created), ``already_started`` (rows whose run an earlier
@@ -418,6 +410,7 @@ def run_job_inbox(
     table = table_ref(table)
     credentials = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block))
     client = credentials.get_client()
+    gate = Gate(lambda: jira_client(jira_block), INBOX_TAG, max_issues, max_requests_per_day)
     counts = dict.fromkeys(
         (
             "started",
@@ -439,7 +432,7 @@ def run_job_inbox(
         inbox = read_table(page.body, table)
         rows = inbox.rows
         _check_table(rows, inbox.header)
-        history = RowHistory(client, page_id, table, page.version)
+        history = RowHistory(client, page_id, table, page.version, key=KEY, text=request_text)
         updates: list[WriteBack] = []
         with_ids: list[dict[str, str]] = []
         for row in rows:
@@ -458,7 +451,9 @@ def run_job_inbox(
                 continue
             try:
                 request = parse_request(row, jobs)
-                request = replace(request, requester=history.requester(row))
+                requester = history.requester(row)
+                gate.check(requester, request.scope, idempotency_key(credentials.url, page_id, name, request.asked))
+                request = replace(request, requester=requester.name, requester_id=requester.account)
                 started = start(credentials.url, page_id, request)
             except Rejected as exc:
                 verdict, transient = f"Rejected: {exc}", False
@@ -499,6 +494,7 @@ def run_job_inbox(
             write_rows(client, page_id, table, updates)
     finally:
         client.close()
+        gate.close()
     create_table_artifact(
         log_rows or [{"request": "", "action": "nothing new", "queue": "", "run": ""}],
         key="job-inbox",
