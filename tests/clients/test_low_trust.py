@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from atlasflow.blocks import ConfluenceCredentials, JiraCredentials
+from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
 from atlasflow.clients.auth import AuthenticationError
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import ApiClient, AtlassianError, RetryPolicy, redact, register_secrets, scrub
@@ -166,6 +166,12 @@ def test_blocks_refuse_secrets_shorter_than_8_characters(fields: dict[str, Any])
         JiraCredentials(url="https://acme.atlassian.net", **fields)
     secret = next(v for v in fields.values() if isinstance(v, SecretStr)).get_secret_value()
     assert secret not in str(failure.value)
+
+
+def test_a_mattermost_bot_refuses_a_short_token() -> None:
+    with pytest.raises(ValidationError, match="at least 8 characters") as failure:
+        MattermostBot(url="https://chat.acme.com", token=SecretStr("t0k3n"))
+    assert "t0k3n" not in str(failure.value)
 
 
 def test_the_demo_secrets_are_long_enough() -> None:

@@ -101,7 +101,7 @@ def test_any_writable_filesystem_block(tmp_path: Path) -> None:
     assert where == "memory://atlasflow-delivery/jira-export-x/jira-export-x-20260101-000000.xlsx"
     block = RemoteFileSystem.load("mem")
     assert block.read_path("jira-export-x/jira-export-x-20260101-000000.xlsx") == b"workbook bytes"
-    MattermostBot(url="https://chat.acme.com", token=SecretStr("t")).save("not-storage", overwrite=True)
+    MattermostBot(url="https://chat.acme.com", token=SecretStr("bot-token-0123")).save("not-storage", overwrite=True)
     with pytest.raises(TypeError, match="not a writable filesystem block"):
         write_to_storage.fn(parcel, "atlasflow-mattermost-bot/not-storage")
 

@@ -54,7 +54,7 @@ def test_channel_references(cloud_sandbox: Sandbox) -> None:
     with pytest.raises(AtlassianError, match="403"):
         bot(cloud_sandbox).channel("acme/private-hr")
     with pytest.raises(AtlassianError, match="401"):
-        bot(cloud_sandbox, token="wrong").channel("acme/reports")
+        bot(cloud_sandbox, token="wrong-bot-token").channel("acme/reports")
 
 
 def test_too_large_is_refused_before_the_body_is_read(cloud_sandbox: Sandbox) -> None:

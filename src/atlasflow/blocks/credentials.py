@@ -46,6 +46,17 @@ PREFECT_PATIENCE = 60.0
 MIN_SECRET_LENGTH = 8
 
 
+def check_secret_length(secret: SecretStr | None) -> SecretStr | None:
+    """Refuse secrets shorter than :data:`MIN_SECRET_LENGTH` (the message does not repeat them): a short
+    secret cannot be scrubbed from error texts without spelling it out around it."""
+    if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"a secret must be at least {MIN_SECRET_LENGTH} characters long (API tokens, personal access "
+            "tokens, bot tokens and client secrets are far longer): check that the whole value was pasted"
+        )
+    return secret
+
+
 def check_site_url(url: str) -> str:
     """``url`` if it is a usable site base URL: http(s), a host, no user name or password in it.
 
@@ -126,13 +137,7 @@ class _AtlassianCredentials(Block):
     @field_validator("token", "client_secret")
     @classmethod
     def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
-        """Refuse secrets shorter than :data:`MIN_SECRET_LENGTH` (the message does not repeat them)."""
-        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
-            raise ValueError(
-                f"a secret must be at least {MIN_SECRET_LENGTH} characters long (API tokens, personal access "
-                "tokens and client secrets are far longer): check that the whole value was pasted"
-            )
-        return secret
+        return check_secret_length(secret)
 
     @field_validator("cloud_id")
     @classmethod

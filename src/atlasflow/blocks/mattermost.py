@@ -7,7 +7,7 @@ from typing import cast
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator
 
-from atlasflow.blocks.credentials import check_site_url
+from atlasflow.blocks.credentials import check_secret_length, check_site_url
 from atlasflow.clients.http import ApiClient
 from atlasflow.clients.mattermost import MattermostClient
 
@@ -41,6 +41,13 @@ class MattermostBot(Block):
     @classmethod
     def _valid_url(cls, url: str) -> str:
         return check_site_url(url)
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr) -> SecretStr:
+        checked = check_secret_length(token)
+        assert checked is not None
+        return checked
 
     def get_client(self) -> MattermostClient:
         token = self.token.get_secret_value()

@@ -96,4 +96,4 @@ class MattermostClient:
                 "Mattermost", "POST", "/api/v4/posts", None, f"the post was created without file(s) {sorted(missing)}"
             )
         team = channel.team_name or "_redirect"
-        return f"{self.api.base_url}/{quote(team)}/pl/{body['id']}"
+        return f"{self.api.base_url}/{quote(team)}/pl/{quote(str(body['id']), safe='')}"
