@@ -3,7 +3,8 @@
 Cloud searches go to ``/rest/api/3/search/jql`` (``nextPageToken`` cursor, no total) and large results
 are fetched by id with ``/rest/api/3/issue/bulkfetch``; Data Center to ``/rest/api/2/search``
 (``startAt``/``total``, with the page size the server actually grants read back, never past the search
-window of 10,000 results).
+window of 10,000 results). No search runs longer than what the server itself said allows: a page that
+repeats, ids outside what was asked, or more pages than the ids can fill stop it with an error.
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ class JiraClient:
             decoder: Decodes each page of issues with fields, in the thread that fetched it (e.g. keeping
                 only what the caller reads, see :class:`atlasflow.export.pages.PageReader`); issues
                 must keep ``id``. By default the whole JSON.
+
+        Raises:
+            AtlassianError: Besides failed requests, a server that does not end the search: every paging
+                loop is bounded by what the server itself said (the span of ids, a count, a total, the
+                pages and ids already read) and stops with one line naming the endpoint.
         """
         if self.deployment == "cloud":
             yield from self._cloud_pages(jql, fields, decoder)
