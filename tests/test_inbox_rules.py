@@ -43,7 +43,7 @@ def test_hostile_requests_are_refused_with_the_reason(job: str, parameters: dict
 
 
 def test_a_good_request_passes_only_what_it_gave_and_the_depth_cap() -> None:
-    parameters = {"root_tickets": ["DEMO-1"], "fields": ["Story Points"], "include_links": True}
+    parameters = {"root_tickets": ["DEMO-1"], "fields": ["Story Points"]}
     assert requestable("jira_export", parameters) == {**parameters, "max_depth": MAX_DEPTH}
     assert requestable("jira_export", {"project_key": "DEMO", "max_depth": 2}) == {
         "project_key": "DEMO",
@@ -84,6 +84,7 @@ ESCAPES: list[tuple[dict[str, Any], str]] = [
     ({"jql": "project = OPS OR project != OPS"}, "name its project"),
     ({"project_key": "DEMO", "root_tickets": ["SECRET-2"]}, "SECRET-2 is not in the named project"),
     ({"projects": ["DEMO"], "root_tickets": ["DEMO-1"], "jql": "status = Done"}, "not both"),
+    ({"root_tickets": ["DEMO-16"], "include_links": True}, "issue links lead out of the named projects"),
 ]
 
 
@@ -131,3 +132,9 @@ def test_an_operator_can_allow_more_jql_functions_but_not_unsettle_the_scope() -
     assert allowed.parameters["jql"] == 'project in ("OPS") AND (issue in linkedIssues("OPS-1"))'
     with pytest.raises(RequestRefused, match="name its project"):  # checked even when "allowed"
         requestable("jira_export", {"jql": "project != OPS"}, frozenset({"jql"}))
+
+
+def test_following_issue_links_is_the_operators_choice() -> None:
+    """DEMO-16 blocks SECRET-2: the export follows links as the service account, past the named projects."""
+    parameters = {"root_tickets": ["DEMO-16"], "include_links": True}
+    assert requestable("jira_export", parameters, frozenset({"include_links"})) == {**parameters, "max_depth": 10}

@@ -15,6 +15,8 @@ enough to refuse what could reach out of the parentheses or change the export's 
 unbalanced parentheses or quotes, backslashes outside quotes, and functions other than the date functions
 (:data:`JQL_FUNCTIONS`; an operator may allow more per job). :class:`Scope` tells the inbox what to check
 before a run starts: the requester's access to every project, the roots' projects, the issue count.
+Following issue links (``include_links``) leads out of the named projects, so a request may turn it on only
+where the operator allows it; the export's walk below the roots is not bounded to the named projects yet.
 
 Pure: no Prefect, no I/O.
 """
@@ -176,6 +178,8 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     #: Parameters passed even when the request leaves them out: caps the deployment must not lift.
     always: ClassVar[frozenset[str]] = frozenset()
+    #: Parameters a request may turn on only where the operator allows them (``allow`` in the job map).
+    guarded: ClassVar[frozenset[str]] = frozenset()
 
     def passed(self, given: set[str]) -> dict[str, Any]:
         """The parameters for the deployment: those the request gave, and :attr:`always`."""
@@ -205,6 +209,7 @@ class ExportScope(_Request):
     include_links: bool = False
 
     always: ClassVar[frozenset[str]] = frozenset({"max_depth"})
+    guarded: ClassVar[frozenset[str]] = frozenset({"include_links"})
 
     @field_validator("jql")
     @classmethod
@@ -297,6 +302,7 @@ _WHY = {
     "requester may not)",
     "switch": "destructive switches come from the deployment",
     "channel": "the channel to post to comes from the deployment",
+    "reach": "issue links lead out of the named projects (the export follows them as the service account)",
 }
 _KIND = {
     "output_dir": "path",
@@ -313,6 +319,7 @@ _KIND = {
     "post_to_channel": "channel",
     "delete_missing": "switch",
     "dry_run": "switch",
+    "include_links": "reach",
 }
 
 
@@ -332,7 +339,8 @@ def admit(
         job: The job type (a key of the inbox job map).
         parameters: What the request row asks for.
         allow: Further parameters the operator lets the page set for this job (passed through as given);
-            a parameter the job's rules know is checked by them whatever ``allow`` says.
+            a parameter the job's rules know is checked by them whatever ``allow`` says, and a guarded one
+            (``include_links``) may be turned on only when listed here.
         functions: JQL functions allowed beyond :data:`JQL_FUNCTIONS` (lower-case names).
 
     Returns:
@@ -345,7 +353,9 @@ def admit(
     rules = RULES.get(job, NothingRequestable)
     passed = {k: v for k, v in parameters.items() if k in allow and k not in rules.model_fields}
     checked = {k: v for k, v in parameters.items() if k not in passed}
-    refused = [k for k in checked if k not in rules.model_fields]
+    refused = [
+        k for k in checked if k not in rules.model_fields or (k in rules.guarded and k not in allow and checked[k])
+    ]
     if refused:
         raise RequestRefused("; ".join(f"{k} cannot be set from the inbox: {_why(k)}" for k in sorted(refused)))
     try:
