@@ -162,3 +162,16 @@ def test_dc_repeated_page_inside_the_search_window_is_refused_not_returned_twice
     message, sent = refused(dc_1500, "project = BIG", Faults(endless_pages="repeat"))
     assert "GET /rest/api/2/search" in message
     assert sent <= 2 + 2 * PARALLELISM
+
+
+def test_dc_absurd_total_ends_with_the_first_window_that_brings_nothing_new(dc_1500: Sandbox) -> None:
+    faulted(dc_1500, Faults(approximate_count=400_000_000))  # every search's total
+    try:
+        issues = bounded(dc_1500, lambda: search_all(dc_1500, "project = BIG"))
+    finally:
+        dc_1500.state.faults = Faults()
+    time.sleep(0.3)
+    keys = [issue["key"] for issue in issues]
+    assert len(keys) == len(set(keys)) == 1500
+    # the first page; past the window by ids: a window of 100 pages, then one that is empty
+    assert search_requests(dc_1500) == 1 + 100 + 1

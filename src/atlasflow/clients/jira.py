@@ -372,7 +372,7 @@ class JiraClient:
 
         Bounded by what the server said: each page must bring an id above every id read before (the
         query orders by id), and the windows are at most those the first ``total`` needs and one more
-        (issues created meanwhile).
+        (issues created meanwhile); a window that starts empty ends the search, whatever the total says.
 
         Raises:
             AtlassianError: When a page repeats what was read, or the windows outnumber that bound.
@@ -380,12 +380,15 @@ class JiraClient:
         condition = jql_condition(jql)
         after: int | None = None
         last: int | None = None
-        for _ in range(math.ceil(total / DC_RESULT_WINDOW) + 1):
+        windows = math.ceil(total / DC_RESULT_WINDOW) + 1
+        for _ in range(windows):
             clauses = [f"({condition})" if condition else "", f"id > {after}" if after is not None else ""]
             query = " AND ".join(c for c in clauses if c) + " ORDER BY id ASC"
             with critical_path():  # the next window's pages wait on this one
                 first = self._dc_page(query, fields, 0, size, decoder)
             head: list[dict[str, Any]] = first.get("issues", [])
+            if not head:  # nothing past ``after``, whatever the total says
+                return
             window_total = int(first.get("total", len(head)))
             pages = itertools.chain([head], self._dc_window(query, fields, len(head), window_total, size, decoder))
             for start, page in zip(itertools.count(0, size), pages):
@@ -397,10 +400,10 @@ class JiraClient:
                 fresh = [issue for issue in page if str(issue["id"]) not in seen]
                 seen.update(str(issue["id"]) for issue in fresh)
                 yield fresh
-            if window_total <= DC_RESULT_WINDOW or last is None:
+            if window_total <= DC_RESULT_WINDOW:
                 return
             after = last
-        raise self._endless(jql, f"more than {total:,} issues (the total it first gave) past the search window")
+        raise self._endless(jql, f"{windows:,} windows of ids did not reach the end of a total of {total:,}")
 
     def count(self, jql: str) -> int:
         """How many issues match (Cloud: the approximate count; Data Center: the search total)."""

@@ -90,7 +90,8 @@ class Faults:
     #: ids never seen, above the site's highest, a page after the other (ids-only pages; with fields, as
     #: ``"repeat"``).
     endless_pages: Literal["", "repeat", "fresh"] = ""
-    #: When positive, ``search/approximate-count`` answers this whatever the query matches.
+    #: When positive, Cloud ``search/approximate-count`` answers this whatever the query matches, and Data
+    #: Center ``search`` gives it as its ``total``.
     approximate_count: int = 0
     #: When positive, matching requests get ``200`` with a JSON-looking body of this many MiB, streamed as it is
     #: sent (the sandbox holds a MiB at most).

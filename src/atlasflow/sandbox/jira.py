@@ -753,7 +753,8 @@ class _JiraApi:
             parts = [
                 self._rendered_issue(issue, selection, ctx) for issue in result.issues[start : start + size]
             ]
-        head = {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(result.issues)}
+        total = self.state.faults.approximate_count or len(result.issues)
+        head = {"expand": "schema,names", "startAt": start, "maxResults": size, "total": total}
         body = _json(head)[:-1] + b',"issues":[' + b",".join(parts) + b"]"
         if result.warnings and validate == "warn":
             body += b',"warningMessages":' + _json(result.warnings)
