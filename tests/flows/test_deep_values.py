@@ -1,20 +1,28 @@
-"""Deeply nested Jira values in an export over real HTTP: one cell shows a placeholder, the export goes on.
+"""Hostile inputs of flows over real HTTP: deeply nested Jira values in an export (one cell shows the text
+flattened, the export goes on) and a table-sync source past its limits (refused, the page untouched).
 
 A rich-text value 600 levels deep (Cloud: an Atlassian Document of nested quotes; Data Center: an app's
-custom field holding nested JSON) once failed the whole export with ``RecursionError``.
+custom field holding nested JSON) once failed the whole export with ``RecursionError``; a 5 KB workbook
+claiming a million rows by 16,384 columns, the table sync with ``MemoryError``.
 """
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from helpers import running_site, sheet_rows
 
+from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.formats.jira_values import MAX_DEPTH, render
 from atlasflow.sandbox.app import Sandbox
+from atlasflow.sandbox.confluence import TEAM_ROSTER_ID
 from atlasflow.sandbox.jira_data import JiraSite
 
 DEPTH = 600
@@ -114,3 +122,39 @@ def test_deep_plain_json_and_cascading_children_are_bounded() -> None:
         option = {"value": f"v{n}", "child": option}
     names = str(render(option, {"type": "option-with-child"})).split(" / ")
     assert names[:2] == ["v4999", "v4998"] and len(names) == MAX_DEPTH
+
+
+def claims_a_million_rows(path: Path) -> Path:
+    """A workbook of a few KB whose sheet claims A1:XFD1048576, with a cell in its last row and column."""
+    book = openpyxl.Workbook()
+    book.active.append(["Key", "Name"])
+    book.active.append(["ALI", "Ali"])
+    source = io.BytesIO()
+    book.save(source)
+    sheet = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            data = old.read(info.filename)
+            if info.filename == sheet:
+                xml = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:XFD1048576"/>', data.decode())
+                last = '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+                data = xml.replace("</sheetData>", last + "</sheetData>").encode()
+            new.writestr(info.filename, data)
+    return path
+
+
+def test_a_source_past_its_limits_fails_the_sync_in_one_line_and_leaves_the_page_alone(
+    cloud_site: Sandbox, tmp_path: Path
+) -> None:
+    confluence = cloud_site.confluence
+    assert confluence is not None
+    before = confluence.page(TEAM_ROSTER_ID).body
+    source = claims_a_million_rows(tmp_path / "roster.xlsx")
+    state = confluence_table_sync(
+        page_id=TEAM_ROSTER_ID, table=0, key_column="Key", source=str(source), return_state=True
+    )
+    assert state.is_failed()
+    assert "source roster.xlsx, sheet 'Sheet': more than 20,000 rows" in (state.message or "")
+    assert "\n" not in (state.message or "")
+    assert confluence.page(TEAM_ROSTER_ID).body == before
+    assert not [e for e in cloud_site.state.log.entries if e.method == "PUT"]
