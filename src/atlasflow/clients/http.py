@@ -476,24 +476,26 @@ def read_body(response: httpx.Response, cap: int) -> bytes:
     """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise BodyTooLarge(response.status_code, f"body of {int(declared):,} bytes (Content-Length) {_over(cap)}")
+        detail = f"body of {int(declared):,} bytes (Content-Length) {_over(cap)}; not read"
+        raise BodyTooLarge(response.status_code, detail)
     layers = [_Inflater(coding) for coding in _codings(response)]
     pieces: list[bytes] = []
     size = 0
     raw = response.iter_raw()
     for final, chunk in _with_end(raw):
         if response.num_bytes_downloaded > cap:
-            raise BodyTooLarge(response.status_code, f"body {_over(cap)} on the wire; reading stopped there")
+            raise BodyTooLarge(response.status_code, f"body on the wire {_over(cap)}; reading stopped there")
         for piece in _inflate(layers, chunk, final):
             size += len(piece)
             if size > cap:
-                raise BodyTooLarge(response.status_code, f"body {_over(cap)} decompressed; reading stopped there")
+                raise BodyTooLarge(response.status_code, f"body decompressed {_over(cap)}; reading stopped there")
             pieces.append(piece)
     return b"".join(pieces)
 
 
 def _over(cap: int) -> str:
-    return f"over the {cap / 2**20:g} MiB cap of this client (max_body_bytes)"
+    size = f"{cap // 2**20:,} MiB" if cap % 2**20 == 0 else f"{cap:,} bytes"
+    return f"larger than this client's cap of {size} (max_body_bytes)"
 
 
 def _with_end(chunks: Iterator[bytes]) -> Iterator[tuple[bool, bytes]]:

@@ -96,8 +96,9 @@ class Faults:
     #: When positive, matching requests get ``200`` with a JSON-looking body of this many MiB, streamed as it is
     #: sent (the sandbox holds a MiB at most).
     big_body_mib: int = 0
-    #: How ``big_body_mib`` is sent: ``"gzip"`` (a gzip bomb: about 1 KB on the wire per MiB) or ``"identity"``.
-    big_body_encoding: Literal["gzip", "identity"] = "gzip"
+    #: How ``big_body_mib`` is sent: ``"gzip"`` (a gzip bomb: about 1 KB on the wire per MiB), ``"identity"``
+    #: (chunked, no length said) or ``"sized"`` (as it is, with its ``Content-Length``).
+    big_body_encoding: Literal["gzip", "identity", "sized"] = "gzip"
     #: When positive, matching requests get ``200`` with a JSON body nested this many levels deep.
     deep_body: int = 0
 
@@ -504,11 +505,12 @@ class SandboxMiddleware:
             return Response('{"issues": [{"id": "10001", "key": "DEMO-1", "fie', media_type="application/json")
         if faults.big_body_mib > 0:
             gzip = faults.big_body_encoding == "gzip"
-            return StreamingResponse(
-                _big_body(faults.big_body_mib, gzip),
-                media_type="application/json",
-                headers={"content-encoding": "gzip"} if gzip else None,
-            )
+            headers = {
+                "gzip": {"content-encoding": "gzip"},
+                "sized": {"content-length": str(faults.big_body_mib * _MIB + 2)},  # 2: the closing '"}'
+            }.get(faults.big_body_encoding)
+            stream = _big_body(faults.big_body_mib, gzip)
+            return StreamingResponse(stream, media_type="application/json", headers=headers)
         if faults.deep_body > 0:
             depth = faults.deep_body
             body = b'{"isLast": true, "issues": [], "deep": ' + b"[" * depth + b"]" * depth + b"}"
