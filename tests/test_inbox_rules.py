@@ -44,10 +44,11 @@ def test_hostile_requests_are_refused_with_the_reason(job: str, parameters: dict
 
 def test_a_good_request_passes_only_what_it_gave_and_the_depth_cap() -> None:
     parameters = {"root_tickets": ["DEMO-1"], "fields": ["Story Points"]}
-    assert requestable("jira_export", parameters) == {**parameters, "max_depth": MAX_DEPTH}
+    assert requestable("jira_export", parameters) == {**parameters, "max_depth": MAX_DEPTH, "within_projects": ["DEMO"]}
     assert requestable("jira_export", {"project_key": "DEMO", "max_depth": 2}) == {
         "project_key": "DEMO",
         "max_depth": 2,
+        "within_projects": ["DEMO"],
     }
     rows = [{"Key": "DAN", "Role": "=HYPERLINK(1)", "N": 3}]
     assert requestable("confluence_table_sync", {"key_column": "Key", "rows": rows, "dry_run": True}) == {
@@ -105,7 +106,7 @@ def test_jql_that_could_leave_the_named_projects_is_refused(parameters: dict[str
 )
 def test_the_scope_is_the_named_projects_and_the_rows_jql_in_parentheses(jql: str, composed: str) -> None:
     passed = requestable("jira_export", {"project_key": "OPS", "jql": jql})
-    assert passed == {"jql": f'project in ("OPS") AND {composed}', "max_depth": MAX_DEPTH}
+    assert passed == {"jql": f'project in ("OPS") AND {composed}', "max_depth": MAX_DEPTH, "within_projects": ["OPS"]}
 
 
 def test_a_row_names_its_projects_by_key_list_or_root_tickets() -> None:
@@ -113,10 +114,14 @@ def test_a_row_names_its_projects_by_key_list_or_root_tickets() -> None:
     assert several.parameters["jql"] == 'project in ("DEMO", "OPS") AND (status = Done)'
     assert several.scope == Scope(("DEMO", "OPS"), (), several.parameters["jql"])
     roots = admit("jira_export", {"root_tickets": ["DEMO-1", "OPS-2"]})
-    assert roots.parameters == {"root_tickets": ["DEMO-1", "OPS-2"], "max_depth": MAX_DEPTH}
+    assert roots.parameters == {
+        "root_tickets": ["DEMO-1", "OPS-2"],
+        "max_depth": MAX_DEPTH,
+        "within_projects": ["DEMO", "OPS"],
+    }
     assert roots.scope == Scope(("DEMO", "OPS"), ("DEMO-1", "OPS-2"), 'project in ("DEMO", "OPS")')
     one = admit("jira_export", {"projects": ["DEMO"]})
-    assert one.parameters == {"project_key": "DEMO", "max_depth": MAX_DEPTH}
+    assert one.parameters == {"project_key": "DEMO", "max_depth": MAX_DEPTH, "within_projects": ["DEMO"]}
     assert one.scope.projects == ("DEMO",)
     assert admit("jira_permissions_check", {"project_key": "SECRET", "permissions": ["BROWSE_PROJECTS"]}).scope == (
         Scope(("SECRET",))
@@ -135,6 +140,11 @@ def test_an_operator_can_allow_more_jql_functions_but_not_unsettle_the_scope() -
 
 
 def test_following_issue_links_is_the_operators_choice() -> None:
-    """DEMO-16 blocks SECRET-2: the export follows links as the service account, past the named projects."""
+    """DEMO-16 blocks SECRET-2: links lead out of the named projects; allowed, the export still stays inside
+    them (``within_projects``, proven in tests/flows/test_inbox_access.py)."""
     parameters = {"root_tickets": ["DEMO-16"], "include_links": True}
-    assert requestable("jira_export", parameters, frozenset({"include_links"})) == {**parameters, "max_depth": 10}
+    assert requestable("jira_export", parameters, frozenset({"include_links"})) == {
+        **parameters,
+        "max_depth": 10,
+        "within_projects": ["DEMO"],
+    }

@@ -125,7 +125,6 @@ def test_the_requester_walk_is_capped_and_refuses_beyond_it(site: Sandbox) -> No
 def test_a_viewer_cannot_export_a_project_they_cannot_browse(site: Sandbox) -> None:
     viewer = export_row("REQ-SECRET", '{"project_key": "SECRET"}')
     put_rows(site, [viewer], by="Vera Viewer")
-    site.state.log.clear()
 
     refused = run_job_inbox(page_id=JOB_INBOX_ID)
 
@@ -245,3 +244,21 @@ def test_a_request_whose_access_cannot_be_checked_is_refused_not_started(site: S
     assert "403" in rows["REQ-1"]["State"]
     assert rows["REQ-2"]["State"] == "Scheduled · requested by Demo Admin"  # a table sync reads no Jira project
     assert result["started"] == 1
+
+
+def test_an_export_within_the_named_projects_reads_no_issue_of_another_even_along_links(
+    site: Sandbox, tmp_path: Any
+) -> None:
+    """DEMO-16 blocks SECRET-2, which the service account may browse: bounded, neither root nor link leads there."""
+    from helpers import workbook_data
+
+    def keys(**bound: Any) -> set[str]:
+        result = jira_export(
+            root_tickets=["DEMO-16"], include_links=True, output_dir=str(tmp_path), compare_to=None, **bound
+        )
+        return {str(r["Key"]) for rows in workbook_data(result["path"]).values() for r in rows}
+
+    assert "SECRET-2" in keys()  # unbounded, the service account follows the link
+    bounded = keys(within_projects=["DEMO"])
+    assert "SECRET-2" not in bounded and "DEMO-16" in bounded
+    assert not [k for k in bounded if not k.startswith("DEMO-")]

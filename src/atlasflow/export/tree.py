@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from atlasflow.clients.gcpause import gc_paused
-from atlasflow.clients.jira import JiraClient, chunks, quote_jql
+from atlasflow.clients.jira import JiraClient, chunks, jql_condition, quote_jql
 from atlasflow.export.pages import PageReader
 from atlasflow.formats.changes import natural_key
 from atlasflow.formats.jira_values import parse_jira_time, renderer
@@ -58,6 +58,9 @@ class TreeWalker:
         walk: Whether levels below the first are walked; without, the fields only a walk needs
             (``subtasks``, ``issuelinks``, multi-valued) are not fetched, so Cloud can serve the issues
             by bulk fetches of 1000 instead of 100.
+        within_projects: When given, every search the walker sends (roots, children, linked issues) is
+            ``project in (...) AND (<query>)``: no issue of another project is read, whatever the
+            hierarchy or links lead to.
     """
 
     def __init__(
@@ -67,8 +70,10 @@ class TreeWalker:
         *,
         include_links: bool = False,
         walk: bool = True,
+        within_projects: Sequence[str] = (),
     ) -> None:
         self.client = client
+        self.within = f"project in ({', '.join(quote_jql(p) for p in within_projects)})" if within_projects else ""
         self.extra_fields = extra_fields
         self.include_links = include_links and walk
         self.epic_link = client.epic_link_field() if client.deployment == "datacenter" else None
@@ -87,11 +92,20 @@ class TreeWalker:
         queries = [
             f"key in ({', '.join(quote_jql(k) for k in chunk)})" for chunk in chunks(keys, KEYS_PER_QUERY)
         ]
-        return self.client.search_many(queries, self.fields, self.read_page)
+        return self.client.search_many([self.bounded(q) for q in queries], self.fields, self.read_page)
+
+    def bounded(self, jql: str) -> str:
+        """``jql`` within the walker's projects, its ``ORDER BY`` kept (unchanged without them)."""
+        if not self.within:
+            return jql
+        condition = jql_condition(jql.strip())
+        order = jql.strip()[len(condition) :].strip()
+        bounded = f"{self.within} AND ({condition})" if condition else self.within
+        return f"{bounded} {order}" if order else bounded
 
     def fetch_jql(self, jql: str) -> Iterator[dict[str, Any]]:
         """The issues matching ``jql``, as their pages arrive."""
-        return self.client.search(jql, self.fields, self.read_page)
+        return self.client.search(self.bounded(jql), self.fields, self.read_page)
 
     def parent_key(self, issue: dict[str, Any]) -> str | None:
         """The hierarchy parent of an issue: ``parent``, else (Data Center) its Epic Link."""
@@ -120,7 +134,8 @@ class TreeWalker:
         by_key = {n.key: n for n in frontier}
         found: dict[str, Node] = {}
         parents = [n for n in frontier if may_have_children(n.issue)]
-        for issue in self.client.search_many(self._hierarchy_queries(parents), self.fields, self.read_page):
+        queries = [self.bounded(q) for q in self._hierarchy_queries(parents)]
+        for issue in self.client.search_many(queries, self.fields, self.read_page):
             parent = self.parent_key(issue)
             key = str(issue["key"])
             if parent in by_key and key not in seen and key not in found:

@@ -16,7 +16,8 @@ unbalanced parentheses or quotes, backslashes outside quotes, and functions othe
 (:data:`JQL_FUNCTIONS`; an operator may allow more per job). :class:`Scope` tells the inbox what to check
 before a run starts: the requester's access to every project, the roots' projects, the issue count.
 Following issue links (``include_links``) leads out of the named projects, so a request may turn it on only
-where the operator allows it; the export's walk below the roots is not bounded to the named projects yet.
+where the operator allows it, and even then the export gets ``within_projects``: every search it sends, below
+the roots and along links too, stays inside the named projects.
 
 Pure: no Prefect, no I/O.
 """
@@ -236,8 +237,11 @@ class ExportScope(_Request):
 
     def passed(self, given: set[str]) -> dict[str, Any]:
         """The export's parameters with the scope composed: roots, one ``project_key``, or scoped ``jql``."""
-        others = super().passed(given - {"root_tickets", "project_key", "projects", "jql"})
         projects = self.named_projects()
+        others = {
+            **super().passed(given - {"root_tickets", "project_key", "projects", "jql"}),
+            **({"within_projects": list(projects)} if projects else {}),
+        }
         if self.root_tickets:
             return {"root_tickets": list(self.root_tickets), **others}
         if self.jql or len(projects) > 1:

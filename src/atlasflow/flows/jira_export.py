@@ -164,6 +164,7 @@ def jira_export(
     fields: list[str] | None = None,
     max_depth: int | None = None,
     include_links: bool = False,
+    within_projects: list[str] | None = None,
     output_dir: str | None = None,
     jira_block: str = "jira",
     compare_to: str | None = "previous",
@@ -184,6 +185,9 @@ def jira_export(
         fields: Extra columns: field ids or display names (custom fields by name work).
         max_depth: Levels below the roots to follow; empty = all.
         include_links: Follow issue links as well as the hierarchy.
+        within_projects: Project keys: every search is bounded to them, so no issue of another project is
+            exported, whatever the hierarchy or links lead to (the job inbox sets it to the projects a
+            request names).
         output_dir: A folder inside the reports folder (:mod:`atlasflow.files`) to keep the workbook in.
             Default: the reports folder itself when the workbook is delivered nowhere else; when it is
             delivered, no local copy is kept unless this is given.
@@ -231,12 +235,21 @@ def jira_export(
         columns = list(extra)
         store = SnapshotStore.for_export(str(directory), snapshot_block)
         scope = scope_id(
-            {"site": client.api.base_url, "query": query, "fields": columns, "depth": max_depth, "links": include_links}
+            {
+                "site": client.api.base_url,
+                "query": query,
+                "fields": columns,
+                "depth": max_depth,
+                "links": include_links,
+                **({"within": sorted(within_projects)} if within_projects else {}),
+            }
         )
         with ThreadPoolExecutor(max_workers=1) as reader:
             # the previous snapshot is read while Jira is walked
             previous = reader.submit(store.load, scope) if str(compare_to).lower() == "previous" else None
-            walker = TreeWalker(client, extra, include_links=include_links, walk=not project_key)
+            walker = TreeWalker(
+                client, extra, include_links=include_links, walk=not project_key, within_projects=within_projects or ()
+            )
             roots = fetch_roots(walker, root_tickets, project_key, jql).nodes
             logger.info("level 0: %d issue(s) for %s", len(roots), query)
             progress.update(10, f"level 0: {len(roots)} issue(s) for {query}")

@@ -58,6 +58,7 @@ def pipeline(
     fields: list[str] | None = None,
     max_depth: int | None = None,
     include_links: bool = False,
+    within_projects: list[str] | None = None,
     output_dir: str = "reports",
     table: int | str = 0,
     key_column: str = "Key",
@@ -81,6 +82,7 @@ def pipeline(
         fields: Extra export columns (ids or display names).
         max_depth: Levels below the roots to follow; empty = all.
         include_links: Follow issue links as well as the hierarchy.
+        within_projects: Bound every export search to these projects (see ``jira_export``).
         output_dir: Where the workbook goes (a directory the worker can write).
         table: The table receiving the issues: index on the page or the heading above it.
         key_column: Column identifying rows in that table (the workbook's ``Key``).
@@ -111,6 +113,7 @@ def pipeline(
             fields=fields,
             max_depth=max_depth,
             include_links=include_links,
+            within_projects=within_projects,
             output_dir=output_dir,
             jira_block=jira_block,
         ),
