@@ -19,6 +19,7 @@ from atlasflow.demo import DEMO_CLIENT_SECRET, DEMO_SCOPED_TOKEN, DEMO_TOKEN, Sa
 from atlasflow.flows.common import _redact
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID
+from atlasflow.sandbox.core import Faults
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DEMO = ("demo@example.com", DEMO_TOKEN)
@@ -61,6 +62,30 @@ def test_a_cloud_id_that_is_not_a_uuid_never_reaches_the_gateway(cloud_sandbox: 
     message = str(failure.value)
     assert "\n" not in message and "not a cloud id" in message
     assert logged(cloud_sandbox, 2) == ["401 GET /rest/api/3/myself", "200 GET /_edge/tenant_info"]
+
+
+@pytest.mark.parametrize(
+    ("where", "faults", "said"),
+    [
+        ("/_edge/tenant_info", {"big_body_mib": 64}, "larger than this client's cap of 1 MiB"),
+        ("/_edge/tenant_info", {"deep_body": 100_000}, "no cloudId in the answer"),
+        ("/oauth/token", {"big_body_mib": 64}, "larger than this client's cap of 1 MiB"),
+        ("/oauth/token", {"deep_body": 100_000}, "no access_token in the answer"),
+    ],
+)
+def test_sign_in_answers_are_read_bounded(
+    cloud_sandbox: Sandbox, where: str, faults: dict[str, Any], said: str
+) -> None:
+    """A hostile tenant_info or token endpoint: a gzip bomb stops at 1 MiB, a deep body is no RecursionError."""
+    cloud_sandbox.state.faults = Faults(path_prefix=where, **faults)
+    kind: SandboxAuth = "scoped" if where == "/_edge/tenant_info" else "oauth"
+    client = JiraCredentials(url=cloud_sandbox.jira_url, rate_limit=None, **sandbox_credentials(cloud_sandbox, kind))
+
+    with pytest.raises(AuthenticationError) as failure:
+        client.get_client().myself()
+
+    message = str(failure.value)
+    assert "\n" not in message and said in message, message
 
 
 def test_a_configured_cloud_id_must_be_a_uuid() -> None:

@@ -29,12 +29,20 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
-from atlasflow.clients.http import AtlassianError, error_detail, scrub, secret_forms
+from atlasflow.clients.http import (
+    AtlassianError,
+    BodyTooLarge,
+    error_detail,
+    fetch_once,
+    json_or_none,
+    scrub,
+    secret_forms,
+)
 
 CredentialKind = Literal["api-token", "pat", "oauth"]
 Product = Literal["jira", "confluence"]
@@ -43,6 +51,8 @@ CLOUD_TOKEN_URL = "https://auth.atlassian.com/oauth/token"
 DEFAULT_GATEWAY = "https://api.atlassian.com"
 #: Renew an access token this long before it expires (at most a tenth of its lifetime).
 RENEW_BEFORE_SECONDS = 60.0
+#: Token endpoint and ``tenant_info`` answers are a few hundred bytes; no more than this is read of them.
+SMALL_BODY_BYTES = 2**20
 
 ROTATE = {
     "api-token": "API tokens expire (one year at most; scoped tokens also only cover their scopes): create a "
@@ -267,11 +277,9 @@ class AtlassianAuth(httpx.Auth):
             except ValueError as exc:
                 raise AuthenticationError(self.service, "GET", "(gateway)", None, f"the configured {exc}") from None
         url = f"{self.site.origin}/_edge/tenant_info"
-        response = httpx.get(url, timeout=self._timeout, verify=self._verify)  # transport errors: retried
-        try:
-            cloud_id = response.json().get("cloudId") if response.is_success else None
-        except (ValueError, AttributeError):
-            cloud_id = None
+        response = self._send("GET", url)  # transport errors: retried
+        body = json_or_none(response) if response.is_success else None
+        cloud_id = body.get("cloudId") if isinstance(body, dict) else None
         if not isinstance(cloud_id, str) or not cloud_id:
             detail = f"no cloudId in the answer ({response.status_code}); set cloud_id on the block"
             raise self._setup_error("GET", url, response.status_code, detail)
@@ -296,16 +304,16 @@ class AtlassianAuth(httpx.Auth):
         # auth.atlassian.com takes JSON (as its documentation shows); Data Center a form. Transport errors
         # propagate: the client's retry policy decides (the request itself was not sent).
         if self.site.cloud:
-            response = httpx.post(oauth.token_url, json=grant, timeout=self._timeout, verify=self._verify)
+            response = self._send("POST", oauth.token_url, json=grant)
         else:
-            response = httpx.post(oauth.token_url, data=grant, timeout=self._timeout, verify=self._verify)
+            response = self._send("POST", oauth.token_url, data=grant)
         if not response.is_success:
             detail = _oauth_error(response)
             raise self._setup_error("POST", oauth.token_url, response.status_code, detail)
         try:
-            body = response.json()
+            body = json_or_none(response)
             token, lifetime = str(body["access_token"]), float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise self._setup_error(
                 "POST", oauth.token_url, response.status_code, "no access_token in the answer"
             ) from exc
@@ -314,6 +322,17 @@ class AtlassianAuth(httpx.Auth):
         if self.on_access_token is not None:
             self.on_access_token(token)
         return token, started + lifetime - min(RENEW_BEFORE_SECONDS, lifetime / 10)
+
+    def _send(self, method: str, url: str, **send: Any) -> httpx.Response:
+        """A request to the token endpoint or ``tenant_info``: their answers are small, and read no further.
+
+        Raises:
+            AuthenticationError: The answer passed :data:`SMALL_BODY_BYTES`.
+        """
+        try:
+            return fetch_once(method, url, SMALL_BODY_BYTES, timeout=self._timeout, verify=self._verify, **send)
+        except BodyTooLarge as exc:
+            raise self._setup_error(method, url, exc.status, str(exc)) from None
 
     # -- messages -------------------------------------------------------------------------------------------
 
@@ -357,10 +376,7 @@ def _moved(request: httpx.Request, origin: str, base: str) -> httpx.Request:
 
 def _oauth_error(response: httpx.Response) -> str:
     """``error: error_description`` of an OAuth error body, else the usual detail."""
-    try:
-        body = response.json()
-    except ValueError:
-        return error_detail(response)
+    body = json_or_none(response)
     if isinstance(body, dict) and body.get("error"):
         return f"{body['error']}: {body.get('error_description', '')}".rstrip(": ")
     return error_detail(response)

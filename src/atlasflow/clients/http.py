@@ -378,11 +378,7 @@ class ApiClient:
             request = self._http.build_request(
                 method, path, params=params, json=body.json, files=body.files, data=body.data, headers=body.headers
             )
-            response = self._http.send(request, stream=True)
-            try:
-                response._content = read_body(response, self.max_body_bytes)  # what Response.read() sets
-            finally:
-                response.close()
+            response = loaded(self._http.send(request, stream=True), self.max_body_bytes)
         except BodyTooLarge as exc:
             raise AtlassianError(self.service, method, path, exc.status, str(exc)) from None
         except httpx.HTTPError as exc:
@@ -491,6 +487,34 @@ def read_body(response: httpx.Response, cap: int) -> bytes:
                 raise BodyTooLarge(response.status_code, f"body decompressed {_over(cap)}; reading stopped there")
             pieces.append(piece)
     return b"".join(pieces)
+
+
+def loaded(response: httpx.Response, cap: int) -> httpx.Response:
+    """``response`` (opened with ``stream=True``) with its body read by :func:`read_body`, then closed."""
+    try:
+        response._content = read_body(response, cap)  # what Response.read() sets
+    finally:
+        response.close()
+    return response
+
+
+def fetch_once(method: str, url: str, cap: int, *, timeout: float, verify: bool, **send: Any) -> httpx.Response:
+    """One request outside an :class:`ApiClient` (a token endpoint, a cloud-id lookup), its body read under ``cap``.
+
+    Raises:
+        BodyTooLarge: The body passed ``cap``.
+        httpx.HTTPError: As ``httpx.request`` raises.
+    """
+    with httpx.Client(timeout=timeout, verify=verify) as client:
+        return loaded(client.send(client.build_request(method, url, **send), stream=True), cap)
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """The JSON body of a response, or ``None`` when it is not JSON (or nested past the decoder's depth)."""
+    try:
+        return orjson.loads(response.content)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _over(cap: int) -> str:

@@ -59,6 +59,7 @@ from pydantic import Field as PydanticField
 from atlasflow.blocks import ConfluenceCredentials
 from atlasflow.blocks.credentials import jira_client
 from atlasflow.clients.confluence import ConfluenceClient
+from atlasflow.clients.http import json_or_none
 from atlasflow.flows.common import PageId, job_hooks, one_line_failures, page_key, table_ref, transient_only
 from atlasflow.flows.confluence_table_sync import fetch_page
 from atlasflow.flows.inbox_access import (
@@ -530,9 +531,8 @@ def _start_error(exc: Exception) -> tuple[str, bool]:
 
 
 def _detail(exc: PrefectHTTPStatusError) -> str:
-    try:
-        body = exc.response.json()
-    except ValueError:
+    body = json_or_none(exc.response)
+    if body is None:
         return exc.response.text[:300]
     detail = body.get("detail", body) if isinstance(body, dict) else body
-    return " ".join(str(detail).split())[:300]
+    return " ".join(str(detail)[:2000].split())[:300]
