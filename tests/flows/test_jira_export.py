@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,7 @@ def test_text_from_jira_stays_inert(cloud_site: Sandbox, tmp_path: Path) -> None
 
 
 def test_links_and_cycles_visit_every_issue_once(site: Sandbox, tmp_path: Path) -> None:
-    result = jira_export(
-        root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path), jira_block="jira"
-    )
+    result = jira_export(root_tickets=["DEMO-1"], include_links=True, output_dir=str(tmp_path), jira_block="jira")
     children = sheet_rows(result["path"], "Child Issues")
     keys = [r["Key"] for r in children]
     assert len(keys) == len(set(keys))
@@ -119,3 +118,20 @@ def test_a_storm_of_transient_faults_gives_the_same_workbook(site: Sandbox, tmp_
     faulted = [e for e in site.state.log.entries if e.fault]
     assert faulted, "the storm injected no fault"
     assert workbook_data(stormy["path"]) == workbook_data(clean["path"])
+
+
+def test_a_walk_without_max_depth_stops_at_max_levels_with_one_line(cloud_site: Sandbox, tmp_path: Path) -> None:
+    """A chain of links longer than MAX_LEVELS (as a server inventing a new level each time would answer)."""
+    from atlasflow.flows.jira_export import MAX_LEVELS
+
+    jira = cloud_site.jira
+    chain = [jira.create_issue("DEMO", "Task", f"link {i}") for i in range(MAX_LEVELS + 2)]
+    for source, target in itertools.pairwise(chain):
+        jira.link_issues(source, target)
+
+    state = jira_export(root_tickets=[chain[0]], include_links=True, output_dir=str(tmp_path), return_state=True)
+
+    assert state.is_failed() and f"{MAX_LEVELS} levels below the roots" in (state.message or ""), state.message
+    assert "\n" not in (state.message or "")
+    deep = jira_export(root_tickets=[chain[0]], include_links=True, max_depth=MAX_LEVELS + 1, output_dir=str(tmp_path))
+    assert deep["issues"] == MAX_LEVELS + 2  # an explicit depth is the user's bound

@@ -50,6 +50,10 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+#: Levels walked below the roots at most when no ``max_depth`` is given.
+MAX_LEVELS = 50
+
+
 @dataclass(frozen=True)
 class Level:
     """Issues as a task returns them. Prefect links every element of a task's result to its run (to track
@@ -105,8 +109,14 @@ def walk(
 ) -> list[Node]:
     """The roots and, when ``follow``, every level below them down to ``max_depth``, one search per level.
 
+    Without ``max_depth`` the walk stops at :data:`MAX_LEVELS`: a server answering new issues level after level
+    (or a chain of links that long) fails the run with one line instead of walking on.
+
     The progress bar moves with each level: toward 80% by the share of ``max_depth`` done, or, without a
     depth limit, half of what is left per level (the depth of a tree is not known before it is walked).
+
+    Raises:
+        LookupError: Issues were still found :data:`MAX_LEVELS` levels below the roots, without ``max_depth``.
     """
     logger = get_run_logger()
     nodes = list(roots)
@@ -116,6 +126,11 @@ def walk(
     frontier = nodes
     level = 0
     while frontier and (max_depth is None or level < max_depth):
+        if max_depth is None and level == MAX_LEVELS:
+            raise LookupError(
+                f"Jira still answered issues {MAX_LEVELS} levels below the roots (Jira hierarchies have a few "
+                "levels; a chain of links or a server that never ends?): the walk was stopped; set max_depth"
+            )
         level += 1
         frontier = fetch_level(walker, opaque(frontier), opaque(seen)).nodes
         nodes.extend(frontier)
