@@ -1,8 +1,9 @@
 """A real spreadsheet program opens the workbook and shows what Jira holds: LibreOffice, headless.
 
 LibreOffice loads the export, then saves it again as .xlsx (read back with openpyxl: types, links,
-outline levels) and as one CSV per sheet (the text it displays). Skipped where LibreOffice is
-not installed (Debian: ``apt-get install libreoffice-calc-nogui``).
+outline levels) and as one CSV per sheet (the text it displays). Runs where ``soffice`` is on PATH
+(``.ci/run`` installs Debian's ``libreoffice-calc-nogui`` before ``make test``); skipped elsewhere, saying so:
+``make test`` installs nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ from atlasflow.formats.jira_values import Link
 from atlasflow.formats.records import ExportRow
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
-pytestmark = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+pytestmark = pytest.mark.skipif(
+    SOFFICE is None,
+    reason="LibreOffice (soffice) is not on PATH: the round trip runs where it is installed "
+    "(.ci/run installs libreoffice-calc-nogui; Debian: apt-get install libreoffice-calc-nogui)",
+)
 
 TEXTS = {
     "Escape": "_x0041_ and a_x263A_b",

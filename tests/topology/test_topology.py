@@ -18,7 +18,6 @@ The test flows (``topo_flows.py``) sleep and record when they ran; no sandbox is
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import functools
@@ -41,6 +40,7 @@ from uuid import UUID
 
 import pytest
 import yaml
+from pg_server import Postgres, configured
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -57,8 +57,9 @@ pytestmark = pytest.mark.topology
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-#: ``user@host:port`` of a PostgreSQL server (trust auth) where the test may create and drop a database.
-PG = os.environ.get("ATLASFLOW_TOPOLOGY_PG", "postgres@127.0.0.1:5432")
+#: ``user@host:port`` of the PostgreSQL ``ATLASFLOW_TEST_PG`` names; the tests here take the ``postgres`` fixture
+#: (that server, or an embedded one when it does not answer). Kept for test_load.py, which needs that server.
+PG = configured().address
 #: Heartbeats as often as Prefect allows, and the crashed-run automation just above that.
 HEARTBEAT_SECONDS = 30
 CRASH_AFTER_SECONDS = 45
@@ -71,6 +72,7 @@ def free_port() -> int:
 
 
 async def _pg(database: str, *statements: str) -> None:
+    """``statements`` in ``database`` of :data:`PG` (test_load.py's server)."""
     import asyncpg
 
     conn = await asyncpg.connect(f"postgresql://{PG}/{database}", timeout=10)
@@ -217,16 +219,17 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    """Fresh database, ``prefect server start`` on it, ``atlasflow setup --pool-limit 1``, no worker yet."""
+def topology(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Iterator[Topology]:
+    """Fresh database (with ``pg_trgm``) on the ``postgres`` fixture's server, ``prefect server start`` on it,
+    ``atlasflow setup --pool-limit 1``, no worker yet."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     root = tmp_path_factory.mktemp("topology")
     database = f"atlasflow_topo_{secrets.token_hex(4)}"
     try:
-        asyncio.run(_pg("postgres", f'CREATE DATABASE "{database}"'))
-    except (TimeoutError, OSError) as exc:
-        pytest.fail(f"the topology test needs PostgreSQL at {PG} (trust auth, may create databases): {exc}")
+        postgres.create_database(database)
+    except Exception as exc:
+        pytest.fail(f"cannot create a database on {postgres.origin} (trust auth, may create databases): {exc}")
     port = free_port()
     topo = Topology(
         api_url=f"http://127.0.0.1:{port}/api",
@@ -238,10 +241,9 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     for directory in (topo.home, topo.logs, topo.records):
         directory.mkdir()
     try:
-        asyncio.run(_pg(database, "CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         server_env = {
             **topo.env,
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{PG}/{database}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url(database, "postgresql+asyncpg"),
             "PREFECT_SERVER_UI_ENABLED": "false",
         }
         server = topo.spawn(
@@ -261,8 +263,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             topo.stop(name)
         topo.kill_recorded_flow_processes()
         topo.stop("server")
-        with contextlib.suppress(Exception):
-            asyncio.run(_pg("postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        postgres.drop_database(database)
 
 
 def _healthy(api_url: str) -> bool:
