@@ -25,7 +25,7 @@ from atlasflow.formats.changes import describe_changes, diff_snapshots
 from atlasflow.formats.excel import write_export_workbook
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
-from atlasflow.sandbox.jira_data import JiraSite
+from atlasflow.sandbox.jira import JiraSite
 
 TARGET = 0.10
 

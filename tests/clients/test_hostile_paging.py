@@ -15,7 +15,7 @@ from atlasflow.clients.http import ApiClient, AtlassianError
 from atlasflow.clients.jira import JiraClient
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
-from atlasflow.sandbox.jira_data import JiraSite
+from atlasflow.sandbox.jira import JiraSite
 
 FIELDS = ["summary", "status", "issuetype", "parent"]
 #: How long a search may run before the test gives up on it (a guard against hanging, not a measure: the

@@ -18,7 +18,7 @@ from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import JiraClient, id_range_queries, jql_condition
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
-from atlasflow.sandbox.jira_data import JiraSite
+from atlasflow.sandbox.jira import JiraSite
 
 FIELDS = ["summary", "status", "issuetype", "parent"]
 

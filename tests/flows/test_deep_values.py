@@ -23,7 +23,7 @@ from atlasflow.flows.jira_export import jira_export
 from atlasflow.formats.jira_values import MAX_DEPTH, render
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import TEAM_ROSTER_ID
-from atlasflow.sandbox.jira_data import JiraSite
+from atlasflow.sandbox.jira import JiraSite
 
 DEPTH = 600
 TEXTAREA = "com.atlassian.jira.plugin.system.customfieldtypes:textarea"

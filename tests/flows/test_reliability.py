@@ -30,7 +30,7 @@ from atlasflow.formats.confluence_tables import read_table
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
 from atlasflow.sandbox.core import ALL_PERMISSIONS, Account, Faults
-from atlasflow.sandbox.jira_data import JiraSite
+from atlasflow.sandbox.jira import JiraSite
 
 STORM = {"rate_429": 0.1, "rate_5xx": 0.15, "rate_drop": 0.05, "retry_after": 0}
 

@@ -15,7 +15,7 @@ from requests import HTTPError
 
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults, Mode
-from atlasflow.sandbox.jira_data import JiraSite, iter_tree
+from atlasflow.sandbox.jira import JiraSite, iter_tree
 
 DEMO = ("demo@example.com", "sandbox-token")
 VIEWER = ("viewer@example.com", "viewer-token")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from atlasflow.sandbox.app import Sandbox
-from atlasflow.sandbox.jira_data import JiraSite
+from atlasflow.sandbox.jira import JiraSite
 
 DEMO = ("demo@example.com", "sandbox-token")
 VIEWER = ("viewer@example.com", "viewer-token")

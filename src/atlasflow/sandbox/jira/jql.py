@@ -1,4 +1,4 @@
-"""A JQL subset: parsed into an AST, evaluated over a :class:`~sandbox.jira_data.JiraSite`.
+"""A JQL subset: parsed into an AST, evaluated over a :class:`~atlasflow.sandbox.jira.site.JiraSite`.
 
 Supported (field names and keywords case-insensitive, values bare or quoted)::
 
@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atlasflow.sandbox.core import Account, Mode
-from atlasflow.sandbox.jira_data import EPIC_LINK_FIELD, Issue, JiraSite, split_key
+from atlasflow.sandbox.jira.catalog import EPIC_LINK_FIELD
+from atlasflow.sandbox.jira.model import Issue, split_key
+from atlasflow.sandbox.jira.site import JiraSite
 
 
 class JqlError(Exception):

@@ -26,7 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from atlasflow.sandbox.core import ALL_PERMISSIONS, Account, SandboxState, jira_error
-from atlasflow.sandbox.jira_data import JiraSite, User
+from atlasflow.sandbox.jira.model import User
+from atlasflow.sandbox.jira.site import JiraSite
 
 #: The global permission a caller needs to ask about other users.
 ADMINISTER = "ADMINISTER"
