@@ -29,9 +29,10 @@ lint: $(STAMP)
 test: lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
-# The scaled-out topology under load (PostgreSQL + Redis on this machine): 300 flow runs, ~30 minutes (CI runs it).
+# The scaled-out topology under load (PostgreSQL + Redis on this machine): 300 flow runs, ~30 minutes; and a
+# database outage longer than the flow runs' retry budget (~5 minutes). CI runs it.
 load: $(STAMP)
-	flock /tmp/atlasflow-topology.lock $(VENV)/bin/pytest -m load tests/topology/test_load.py -s --timeout 3600
+	flock /tmp/atlasflow-topology.lock $(VENV)/bin/pytest -m load tests/topology/test_load.py tests/topology/test_outage.py -s --timeout 3600
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run_all.py

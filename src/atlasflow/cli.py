@@ -135,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    if args.func is _sandbox:  # no Prefect
+        return int(args.func(args))
+    from atlasflow.deployments.setup import flow_run_settings
+
+    with flow_run_settings():
+        return int(args.func(args))
 
 
 if __name__ == "__main__":

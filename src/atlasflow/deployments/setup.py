@@ -8,7 +8,10 @@ on each worker machine are the whole production setup.
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,10 +23,11 @@ from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, PREFECT_CLIENT_RETRY_EXTRA_CODES, temporary_settings
 from prefect.workers.process import ProcessWorker
 
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
+from atlasflow.blocks.credentials import JIRA_RATE_LIMIT, prefect_retry_budget
 from atlasflow.flows.common import ENDED_EVENT
 
 POOL = "atlasflow"
@@ -46,6 +50,48 @@ QUIET_EVENTS = [
     "prefect.flow-run.Paused",
     "prefect.flow-run.Suspended",
 ]
+#: Retries of every Prefect API call a flow-run process makes (Prefect's client waits 2, 4, 8 ... s between
+#: attempts, each within ±20 % jitter): six retries wait about two minutes in all (:func:`api_retry_budget`).
+API_RETRIES = 6
+#: What Prefect's client retries besides its own 408, 429, 502, 503 (and connection errors, once it has
+#: connected): 500 and 504, what a Prefect server answers while its database is unreachable.
+API_RETRY_CODES = (500, 502, 503, 504)
+
+
+def api_retry_budget() -> float:
+    """Seconds a flow run keeps retrying a failing Prefect API call (jitter aside) before it gives up."""
+    return prefect_retry_budget(API_RETRIES)
+
+
+def flow_run_env() -> dict[str, str]:
+    """The environment every flow run of the pool starts with (its base job template's ``env`` default, which
+    a deployment's ``job_variables.env`` extends key by key): Prefect API calls that fail with a 5xx or a
+    connection error are retried for about :func:`api_retry_budget` seconds, so a short outage of the
+    Prefect server or of its database is waited out; a run that still gives up ends Failed and posts its
+    end through its state hooks."""
+    return {
+        "PREFECT_CLIENT_MAX_RETRIES": str(API_RETRIES),
+        "PREFECT_CLIENT_RETRY_EXTRA_CODES": ",".join(map(str, API_RETRY_CODES)),
+    }
+
+
+@contextmanager
+def flow_run_settings() -> Iterator[None]:
+    """This process's Prefect API calls retried as a flow run's of the pool are (:func:`flow_run_env`): for the
+    ``atlasflow`` command, whose flow runs run in its own process. Settings asking for more are kept."""
+    retries = max(PREFECT_CLIENT_MAX_RETRIES.value(), API_RETRIES)
+    codes = {*PREFECT_CLIENT_RETRY_EXTRA_CODES.value(), *API_RETRY_CODES}
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: retries, PREFECT_CLIENT_RETRY_EXTRA_CODES: codes}):
+        yield
+
+
+def pool_job_template(template: dict[str, Any]) -> dict[str, Any]:
+    """``template`` (a process pool's base job template) with :func:`flow_run_env` in its ``env`` default;
+    other variables an operator set there are kept."""
+    wanted = copy.deepcopy(template)
+    env = wanted.setdefault("variables", {}).setdefault("properties", {}).setdefault("env", {"type": "object"})
+    env["default"] = {**(env.get("default") or {}), **flow_run_env()}
+    return wanted
 
 
 @dataclass(frozen=True)
@@ -88,7 +134,8 @@ def setup(options: SetupOptions) -> list[str]:
 
 
 def ensure_pool(client: SyncPrefectClient, limit: int) -> list[str]:
-    """The process work pool with its concurrency limit."""
+    """The process work pool with its concurrency limit and its flow runs' environment (:func:`flow_run_env`)."""
+    retries = f"Prefect API calls of flow runs retried for ~{api_retry_budget():.0f} s"
     try:
         pool = client.read_work_pool(POOL)
     except ObjectNotFound:
@@ -96,16 +143,17 @@ def ensure_pool(client: SyncPrefectClient, limit: int) -> list[str]:
             WorkPoolCreate(
                 name=POOL,
                 type=POOL_TYPE,
-                base_job_template=ProcessWorker.get_default_base_job_template(),
+                base_job_template=pool_job_template(ProcessWorker.get_default_base_job_template()),
                 concurrency_limit=limit,
                 description="atlasflow jobs: queues high, medium, low",
             )
         )
-        return [f"work pool {POOL} created ({POOL_TYPE}), concurrency limit {limit}"]
+        return [f"work pool {POOL} created ({POOL_TYPE}), concurrency limit {limit}, {retries}"]
     if pool.type != POOL_TYPE:
         raise ValueError(f"work pool {POOL} exists with type {pool.type!r}, not {POOL_TYPE!r}: remove or rename it")
-    client.update_work_pool(POOL, WorkPoolUpdate(concurrency_limit=limit))
-    return [f"work pool {POOL}: concurrency limit {limit}"]
+    template = pool_job_template(pool.base_job_template or ProcessWorker.get_default_base_job_template())
+    client.update_work_pool(POOL, WorkPoolUpdate(concurrency_limit=limit, base_job_template=template))
+    return [f"work pool {POOL}: concurrency limit {limit}, {retries}"]
 
 
 def ensure_queues(client: SyncPrefectClient) -> list[str]:
