@@ -7,22 +7,30 @@
 # Quoting: --param KEY=VALUE parses VALUE as JSON; a value that is not JSON and holds no double quote is
 # taken as a plain string (--param jql='project = OPS' works). JQL with double quotes, or any nested
 # value, reads best as one JSON object in --params.
-# --watch follows the run to its end and exits 0 for Completed, 1 for anything else.
+# --watch follows the run to its end and exits 0 for Completed, 1 for anything else (printed after each run).
 set -uo pipefail
 WATCH=(--watch --watch-timeout 900)
 
-echo "== export: DEMO-1 and everything below it, to Excel"
-prefect deployment run 'jira-export/demo-export' --param root_tickets='["DEMO-1"]' "${WATCH[@]}"
+# Start a deployment with parameters, follow it to its end, and say how --watch exited.
+run_and_watch() {
+  local deployment=$1
+  shift
+  prefect deployment run "$deployment" "$@" "${WATCH[@]}"
+  echo "$deployment: --watch exited $?"
+}
 
-echo "== permission check: fails (exit 1) naming each missing permission"
-prefect deployment run 'jira-permissions-check/permissions-check' \
+echo "== export: DEMO-1 and everything below it, to Excel"
+run_and_watch 'jira-export/demo-export' --param root_tickets='["DEMO-1"]'
+
+echo "== permission check: exit 0 when all are granted, 1 naming each missing permission in the state message"
+run_and_watch 'jira-permissions-check/permissions-check' \
   --param project_key=OPS \
-  --param permissions='["BROWSE_PROJECTS", "EDIT_ISSUES", "DELETE_ISSUES"]' "${WATCH[@]}"
+  --param permissions='["BROWSE_PROJECTS", "EDIT_ISSUES", "DELETE_ISSUES"]'
 
 echo "== bulk update, dry run: before/after per issue in artifact jira-bulk-update-plan"
-prefect deployment run 'jira-bulk-update/bulk-update' \
+run_and_watch 'jira-bulk-update/bulk-update' \
   --params '{"jql": "project = \"OPS\" AND priority = Low", "fields": {"Priority": {"name": "Medium"}}}' \
-  --param dry_run=true "${WATCH[@]}"
+  --param dry_run=true
 # real run, never more than 10 issues changed:
 #   ... --param dry_run=false --param max_issues=10
 

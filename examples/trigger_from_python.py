@@ -17,13 +17,14 @@ import os
 from prefect.deployments import run_deployment
 
 from atlasflow.demo import JIRA_BLOCK, MATTERMOST_BLOCK, save_sandbox_blocks
-from atlasflow.flows.common import NOTIFIER_ENV
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.jira_maintenance import jira_bulk_update, jira_delete_issues, jira_permissions_check
+from atlasflow.runtime.notify import NOTIFIER_ENV
 from atlasflow.sandbox.app import Sandbox
 
 
 def direct() -> None:
+    """Every job once against a sandbox of this process; each step prints one ``what: outcome`` line."""
     with Sandbox(mode="cloud") as sb:
         # Blocks named sandbox-* pointing at the sandbox; end-of-run notifications to the sandbox's Mattermost.
         save_sandbox_blocks(sb)
@@ -31,27 +32,36 @@ def direct() -> None:
 
         # A required permission missing -> the run fails naming it; here everything is granted.
         needed = ["BROWSE_PROJECTS", "EDIT_ISSUES", "DELETE_ISSUES"]
-        print(jira_permissions_check("OPS", needed, jira_block=JIRA_BLOCK))
+        granted = jira_permissions_check("OPS", needed, jira_block=JIRA_BLOCK)["permissions"]
+        print("permissions:", ", ".join(f"{p}={'granted' if ok else 'missing'}" for p, ok in granted.items()))
 
-        # Bulk update: field names or ids -> Jira REST values. Dry run first (the default), then for real.
+        # Bulk update: field names or ids -> the values Jira's REST API takes (a sprint by its id, a priority by
+        # name). Dry run first (the default), then for real.
         jql = "project = OPS AND priority = Low"
-        fields = {"Priority": {"name": "Medium"}, "Sprint": "Sprint 14"}
+        fields = {"Priority": {"name": "Medium"}, "Sprint": 14}
         preview = jira_bulk_update(jql, fields, jira_block=JIRA_BLOCK)
-        print(f"would update {preview['to_update']} of {preview['matched']}; refusal: {preview['would_refuse']}")
-        print(jira_bulk_update(jql, fields, dry_run=False, max_issues=10, jira_block=JIRA_BLOCK))
+        print(
+            "bulk update, dry run:",
+            f"would update {preview['to_update']} of {preview['matched']}; refusal: {preview['would_refuse']}",
+        )
+        done = jira_bulk_update(jql, fields, dry_run=False, max_issues=10, jira_block=JIRA_BLOCK)
+        print("bulk update:", f"updated {done['updated']} of {done['matched']}, failed {done['failed']}")
 
         # Delete: the dry run says how many issues match; a real run needs exactly that confirm_count.
         jql = "key in (OPS-8, OPS-9, OPS-10)"  # OPS-8 and its two sub-tasks
         plan = jira_delete_issues(jql, confirm_count=0, jira_block=JIRA_BLOCK)
-        print(jira_delete_issues(jql, confirm_count=plan["matched"], dry_run=False, jira_block=JIRA_BLOCK))
+        print("delete, dry run:", f"{plan['matched']} matched; refusal: {plan['would_refuse']}")
+        gone = jira_delete_issues(jql, confirm_count=plan["matched"], dry_run=False, jira_block=JIRA_BLOCK)
+        print("delete:", f"deleted {gone['deleted']}, failed {gone['failed']}")
 
         # return_state=True hands back the final state instead of raising when the run fails.
         state = jira_delete_issues(
             "key = OPS-1", confirm_count=1, dry_run=False, jira_block=JIRA_BLOCK, return_state=True
         )
-        print(state.name, "-", state.message)  # refused: OPS-1 has sub-tasks the JQL does not match
+        print("delete OPS-1:", state.name, "-", state.message)  # refused: sub-tasks the JQL does not match
 
-        export = jira_export(root_tickets=["DEMO-1"], output_dir="out/examples", jira_block=JIRA_BLOCK)
+        # Files land in the reports folder ($ATLASFLOW_REPORTS_ROOT, by default ./reports).
+        export = jira_export(root_tickets=["DEMO-1"], output_dir="reports/examples", jira_block=JIRA_BLOCK)
         print("workbook:", export["path"])
 
 
