@@ -7,6 +7,7 @@ answers the run's API calls with 500 or 503 until the proxy is restored.
 
 * An outage shorter than the flow-run processes' retry budget (the work pool's environment, made by
   ``atlasflow setup``): the run waits it out, completes and delivers its workbook.
+* The Prefect server itself stopped and started again mid-export: the run completes and delivers too.
 * An outage longer than that budget (``load``: minutes): the run gives up, ends Failed or Crashed and its
   end is posted to the chat; it never stays Running.
 """
@@ -19,7 +20,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -124,6 +125,16 @@ class Stage:
     topology: Topology
     proxy: PgProxy
     sandbox: Sandbox
+    server_args: list[str]
+    server_env: dict[str, str]
+
+    def start_server(self) -> None:
+        """``prefect server start`` (again), waiting until it answers."""
+        server = self.topology.spawn("server", self.server_args, self.server_env)
+        wait_until(lambda: server.poll() is not None or _healthy(self.topology.api_url), 120, "the server's health")
+        if server.poll() is not None:
+            log = (self.topology.logs / "server.log").read_text()[-3000:]
+            pytest.fail(f"prefect server exited {server.returncode}:\n{log}")
 
 
 @pytest.fixture(scope="module")
@@ -159,12 +170,9 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
             "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{user}@127.0.0.1:{proxy.port}/{database}",
             "PREFECT_SERVER_UI_ENABLED": "false",
         }
-        server = topo.spawn(
-            "server", [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(api_port)], server_env
-        )
-        wait_until(lambda: server.poll() is not None or _healthy(topo.api_url), 120, "the server's /api/health")
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited {server.returncode}:\n{(topo.logs / 'server.log').read_text()[-3000:]}")
+        args = [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(api_port)]
+        stage = Stage(topo, proxy, sandbox, args, server_env)
+        stage.start_server()
         topo.run([sys.executable, "-m", "atlasflow.cli", "setup", "--pool-limit", "1"])
         with temporary_settings(updates={PREFECT_API_URL: topo.api_url}):
             save_sandbox_blocks(sandbox, prefix="outage-")
@@ -172,7 +180,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
             # Prefect's default poll interval (10 s): a worker polling every second gives up after ~45 s of
             # failed polls (its service loop's error threshold) and takes its running flow runs down with it.
             topo.spawn("worker", [prefect_cli(), "worker", "start", "--pool", "atlasflow", "--type", "process"])
-            yield Stage(topo, proxy, sandbox)
+            yield stage
     finally:
         proxy.restore()
         for name in [n for n in topo.processes if n != "server"]:
@@ -214,10 +222,10 @@ def deploy_export(topo: Topology) -> None:
     topo.run([prefect_cli(), "--no-prompt", "deploy", "--all", "--prefect-file", str(path)], timeout=240)
 
 
-def export_through_outage(stage: Stage, outage: float) -> tuple[FlowRun, float]:
-    """Start the export; once it is fetching (a search held for 2 s), cut PostgreSQL for ``outage`` seconds.
+def export_through(stage: Stage, interrupt: Callable[[], None]) -> FlowRun:
+    """Start the export; once it is fetching (a search held for 2 s), ``interrupt()`` the Prefect server.
 
-    Returns the run once it has ended (or failed the test if it never does) and when the outage began.
+    Returns the run once it has ended (or fails the test if it never does).
     """
     faults = stage.sandbox.state.faults
     faults.latency_ms = LATENCY_MS
@@ -226,16 +234,30 @@ def export_through_outage(stage: Stage, outage: float) -> tuple[FlowRun, float]:
     run = start(DEPLOYMENT)
     if not faults.stalled.wait(180):
         pytest.fail("the export never reached its first search")
-    stage.proxy.cut()
     began = time.monotonic()
-    refused_before = stage.proxy.refused
-    time.sleep(outage)
-    stage.proxy.restore()
-    print(f"outage: {outage:.0f} s, {stage.proxy.refused - refused_before} database connections refused")
-    assert stage.proxy.refused > refused_before  # the server did try its database meanwhile
+    interrupt()
     ended = wait_until(lambda: final(run.id), api_retry_budget() * 3 + 120, "the run to end", every=2)
-    print(f"run ended {ended.state_type} {time.monotonic() - began:.0f} s after the outage began")
-    return ended, began
+    print(f"run ended {ended.state_type} {time.monotonic() - began:.0f} s after the interruption began")
+    return ended
+
+
+def database_outage(stage: Stage, seconds: float) -> Callable[[], None]:
+    """Cut PostgreSQL from the server for ``seconds``, then restore it."""
+
+    def outage() -> None:
+        refused = stage.proxy.refused
+        stage.proxy.cut()
+        time.sleep(seconds)
+        stage.proxy.restore()
+        print(f"outage: {seconds:.0f} s, {stage.proxy.refused - refused} database connections refused")
+        assert stage.proxy.refused > refused  # the server did try its database meanwhile
+
+    return outage
+
+
+def delivered(stage: Stage) -> int:
+    """Workbook versions attached to the export's page so far."""
+    return sum(len(a.versions) for a in stage.sandbox.attachments.on_page(EXPORT_SUMMARY_ID))
 
 
 def posts_about(stage: Stage, run: FlowRun) -> list[str]:
@@ -246,19 +268,31 @@ def posts_about(stage: Stage, run: FlowRun) -> list[str]:
 
 def test_a_short_database_outage_is_waited_out(stage: Stage) -> None:
     """30 s without PostgreSQL mid-export: the run completes and delivers its workbook."""
-    attached = {a.id: len(a.versions) for a in stage.sandbox.attachments.on_page(EXPORT_SUMMARY_ID)}
-    ended, _ = export_through_outage(stage, SHORT_OUTAGE)
+    before = delivered(stage)
+    ended = export_through(stage, database_outage(stage, SHORT_OUTAGE))
     assert ended.state_type == StateType.COMPLETED, ended.state
-    now = {a.id: len(a.versions) for a in stage.sandbox.attachments.on_page(EXPORT_SUMMARY_ID)}
-    assert sum(now.values()) == sum(attached.values()) + 1  # the workbook, once
+    assert delivered(stage) == before + 1  # the workbook, once
     posted = wait_until(lambda: posts_about(stage, ended), 60, "the run's end posted")
     assert "Completed" in posted[0], posted
+
+
+def test_a_server_restart_mid_run_is_waited_out(stage: Stage) -> None:
+    """The Prefect server stopped and started again mid-export: the run completes and delivers."""
+    before = delivered(stage)
+
+    def restart() -> None:
+        stage.topology.stop("server")
+        stage.start_server()
+
+    ended = export_through(stage, restart)
+    assert ended.state_type == StateType.COMPLETED, ended.state
+    assert delivered(stage) == before + 1
 
 
 @pytest.mark.load
 def test_a_long_database_outage_ends_the_run_and_says_so(stage: Stage) -> None:
     """An outage longer than the retry budget: the run ends Failed or Crashed, and its end is posted."""
-    ended, _ = export_through_outage(stage, api_retry_budget() * (1 + JITTER) + 30)
+    ended = export_through(stage, database_outage(stage, api_retry_budget() * (1 + JITTER) + 30))
     assert ended.state_type in (StateType.FAILED, StateType.CRASHED), ended.state
     posted = wait_until(lambda: posts_about(stage, ended), 60, "the run's end posted")
     assert ended.state is not None and ended.state.name in posted[0], posted
