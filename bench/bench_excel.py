@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from atlasflow.formats.excel_limits import MAX_LINKS_PER_SHEET
 from atlasflow.formats.jira_values import Link, name_of, parse_jira_time, renderer
 from atlasflow.formats.records import ExportRow
 
@@ -41,7 +42,6 @@ XLSXWRITER_TARGET = 2.0
 PANDAS_TARGET = 5.0
 MEMORY_TARGET = 0.25
 DIFF_TARGET = 0.10
-MAX_LINKS = 65_530
 BROWSE = "https://acme.atlassian.net/browse/"
 CF = "com.atlassian.jira.plugin.system.customfieldtypes:"
 SPRINT_TYPE = "com.pyxis.greenhopper.jira:gh-sprint"
@@ -234,7 +234,7 @@ def _run_xlsxwriter(count: int, seed: int, out: Path) -> None:
         for col, value in enumerate(_cells(row, child)):
             if value is None:
                 continue
-            if col in key_columns and entry[2] < MAX_LINKS:
+            if col in key_columns and entry[2] < MAX_LINKS_PER_SHEET:
                 sheet.write_url(number, col, BROWSE + value, link, value)
                 entry[2] += 1
             elif isinstance(value, datetime):

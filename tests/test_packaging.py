@@ -46,6 +46,15 @@ def test_the_wheel_holds_atlasflow_only(wheel: Path) -> None:
     assert "[prefect.collections]\natlasflow = atlasflow.blocks" in entry_points
 
 
+def test_the_runtime_requirements_leave_pandas_to_the_benchmarks(wheel: Path) -> None:
+    """pandas and numpy (77 MB) are no runtime dependency: only bench/bench_excel.py's baseline uses them."""
+    names = zipfile.ZipFile(wheel).namelist()
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    runtime = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert any("prefect" in line for line in runtime), runtime
+    assert not [line for line in runtime if "pandas" in line or "numpy" in line], runtime
+
+
 def test_installs_beside_a_distribution_that_ships_flows_and_blocks(wheel: Path, tmp_path: Path) -> None:
     """Both wheels go into one target: nothing of the other is overwritten, and removing it keeps ours."""
     other = tmp_path / "other"

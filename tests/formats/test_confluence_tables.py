@@ -214,12 +214,12 @@ def test_empty_and_repeated_header_names_are_made_unique() -> None:
     assert table.rows == [{"Name": "a", "Column 2": "", "Name (2)": ""}]
 
 
-def test_to_dataframe() -> None:
-    frame = read_table(PAGE, "Issues").to_dataframe()
-    assert list(frame.columns) == ["Key", "Summary", "Status", "Owner", "Due"]
-    assert frame.shape == (3, 5)
-    assert frame.loc[1, "Summary"] == "Two lines\nsecond line"
-    assert list(frame["Status"]) == ["Done", "In progress", "To do"]
+def test_rows_as_text_keyed_by_header() -> None:
+    table = read_table(PAGE, "Issues")
+    assert table.header == ["Key", "Summary", "Status", "Owner", "Due"]
+    assert len(table.rows) == 3 and all(list(row) == table.header for row in table.rows)
+    assert table.rows[1]["Summary"] == "Two lines\nsecond line"
+    assert [row["Status"] for row in table.rows] == ["Done", "In progress", "To do"]
 
 
 def test_table_not_found_lists_existing_tables() -> None:

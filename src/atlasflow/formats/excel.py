@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import quote
 
 from atlasflow.formats.changes import ChangeReport, FieldChange, describe_changes
+from atlasflow.formats.excel_limits import MAX_CELL_CHARS, MAX_LINKS_PER_SHEET, MAX_OUTLINE_LEVEL, MAX_ROWS_PER_SHEET
 from atlasflow.formats.jira_values import Link
 from atlasflow.formats.records import ExportRow
 from atlasflow.formats.xlsx_stream import (
-    MAX_OUTLINE_LEVEL,
     STYLE_DATE,
     STYLE_DATETIME,
     STYLE_HEADER,
@@ -40,15 +40,6 @@ from atlasflow.formats.xlsx_stream import (
     number_cell,
     text_cell,
 )
-
-MAX_LINKS_PER_SHEET = 65_530
-"""Excel keeps at most this many hyperlinks per worksheet; further keys are plain text."""
-
-MAX_CELL_CHARS = 32_767
-"""Excel's limit on the length of a cell, in UTF-16 code units."""
-
-MAX_ROWS_PER_SHEET = 1_048_576
-"""Excel's limit on the rows of a worksheet, header included."""
 
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 DATE_FORMAT = "yyyy-mm-dd"

@@ -19,13 +19,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from atlasflow.formats.excel_limits import MAX_CELL_CHARS, MAX_URL_CHARS
+
 #: Attributes naming a Jira object, in the order Jira's UI prefers them.
 NAME_ATTRIBUTES = ("displayName", "name", "value", "title", "key", "emailAddress", "accountId", "id")
 
-MAX_CELL_CHARS = 32_767
-"""Excel's limit on a cell, in UTF-16 code units; longer text is cut with a visible note."""
-MAX_URL_CHARS = 2079
-"""Excel ignores hyperlinks with longer URLs."""
 MAX_DEPTH = 100
 """JSON levels a value is rendered through (a document's lists, quotes and tables each take two). Deeper
 values are flattened instead: rendering recurses about once per level, so it stays far from Python's

@@ -24,12 +24,15 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
+from atlasflow.errors import ConfigurationError
+from atlasflow.formats.excel_limits import MAX_CELL_CHARS
+
 FormulaMode = Literal["refuse", "cached"]
 #: Formula cells named in one error at most.
 SHOWN_CELLS = 10
 
 
-class SourceError(ValueError):
+class SourceError(ConfigurationError):
     """A source file that cannot be read as rows; the message names the file and the place."""
 
 
@@ -50,7 +53,7 @@ class SourceLimits:
 
     rows: int = 20_000
     columns: int = 200
-    cell_chars: int = 32_767
+    cell_chars: int = MAX_CELL_CHARS
     unpacked_bytes: int = 256 * 2**20
     ratio: int = 200
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import BinaryIO
 
+from atlasflow.formats.excel_limits import MAX_OUTLINE_LEVEL, MAX_URL_CHARS
 from atlasflow.formats.zip_package import DeflatingPart, ZipWriter
 
 STYLE_HEADER = 1
@@ -38,9 +39,6 @@ STYLE_LINK = 5
 QUOTED_STYLE = {0: 6, STYLE_HEADER: 7, STYLE_LINK: 8}
 _FORMULA_START = frozenset("=+-@")
 
-MAX_OUTLINE_LEVEL = 7
-"""Excel groups rows at most seven levels deep."""
-MAX_URL_CHARS = 2079
 BAR_COLOUR = "4472C4"
 """Chart bars: an explicit colour, since the package has no theme to take one from."""
 GRID_COLOUR = "D9D9D9"

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass
@@ -46,14 +42,6 @@ class Table:
     header: list[str]
     rows: list[dict[str, str]]
     has_merged_cells: bool
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """Return the rows as a DataFrame of strings with the header as columns."""
-        import pandas as pd
-
-        return pd.DataFrame(
-            [[row[name] for name in self.header] for row in self.rows], columns=self.header, dtype=object
-        )
 
 
 @dataclass
