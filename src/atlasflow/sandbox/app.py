@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from atlasflow.sandbox.confluence import ConfluenceSite, confluence_routes, confluence_v2_routes
-from atlasflow.sandbox.confluence_attachments import AttachmentStore, attachment_routes
+from atlasflow.sandbox.confluence.attachments import AttachmentStore, attachment_routes
 from atlasflow.sandbox.core import Mode, SandboxMiddleware, SandboxState, admin_routes
 from atlasflow.sandbox.identity import identity_routes
 from atlasflow.sandbox.jira import JiraSite, jira_routes

@@ -45,7 +45,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from atlasflow.sandbox.confluence import ConfluenceSite, ContentError, Endpoint
+from atlasflow.sandbox.confluence.http import ContentError, Endpoint
+from atlasflow.sandbox.confluence.pages import ConfluenceSite
 from atlasflow.sandbox.core import Mode, SandboxState, confluence_error
 
 XSRF_VALUES = frozenset({"nocheck", "no-check"})
