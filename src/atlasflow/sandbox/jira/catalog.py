@@ -32,7 +32,7 @@ Epic Name      (none)               customfield_10831    string (datacenter epic
 System fields are the ones every Jira lists in ``/rest/api/x/field``, named as each deployment names
 them (Cloud "Fix versions", Data Center "Fix Version/s"): versions, components, due date, resolution,
 environment (rich text), security level, time tracking and its seconds fields, votes, watchers,
-comments, worklogs and attachments. Stories of the demo carry them (see :func:`_story_details`).
+comments, worklogs and attachments. Stories of the demo site carry them (see :mod:`atlasflow.sandbox.jira.seed`).
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class Issue:
         type: Issue type name.
         assignee: Username (:attr:`User.name`) or ``None``.
         created: Jira timestamp, e.g. ``2026-01-05T10:15:30.000+0000``.
-        parent: Key of the parent (see the module docstring for what uses it in which mode).
+        parent: Key of the parent (see :mod:`atlasflow.sandbox.jira.site` for what uses it in which mode).
         epic: Data Center Epic Link (epic key); always ``None`` in Cloud.
         custom: Custom field values by field id, as stored (option fields store the option value).
     """
