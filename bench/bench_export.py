@@ -233,9 +233,10 @@ def run(args: argparse.Namespace, scopes: list[Scope], out: Path) -> int:
     from prefect.testing.utilities import prefect_test_harness
     from pydantic import SecretStr
 
-    from atlasflow.blocks.credentials import JIRA_RATE_LIMIT, JiraCredentials, _RateLimiter
+    from atlasflow.blocks.credentials import JiraCredentials
     from atlasflow.deployments.setup import ensure_rate_limit
     from atlasflow.flows.jira_export import jira_export
+    from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT, PrefectRateLimiter
 
     latency = args.latency_ms / 1000
     failed = 0
@@ -255,8 +256,8 @@ def run(args: argparse.Namespace, scopes: list[Scope], out: Path) -> int:
             export(scope, client_at(scope.site.url, "cloud"), out)  # the sandbox renders each issue once, here
             scope.site.faults(latency_ms=args.latency_ms)
             fewest, chain, floor = scope.floor(latency, args.rate)
-            ours = export(scope, client_at(scope.site.url, "cloud", _RateLimiter(JIRA_RATE_LIMIT)), out)
-            base = export(scope, sequential_client(scope.site.url, _RateLimiter(JIRA_RATE_LIMIT)), out)
+            ours = export(scope, client_at(scope.site.url, "cloud", PrefectRateLimiter(JIRA_RATE_LIMIT)), out)
+            base = export(scope, sequential_client(scope.site.url, PrefectRateLimiter(JIRA_RATE_LIMIT)), out)
             if not ours.issues == base.issues == scope.issues:
                 print(f"MISMATCH: ours {ours.issues}, baseline {base.issues}, site {scope.issues} issues")
                 return 1
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace, scopes: list[Scope], out: Path) -> int:
         )
         flows, libraries = [], []
         for _ in range(args.pairs):  # alternating, so that a noisy spell of the machine hits both alike
-            library = client_at(project.site.url, "cloud", _RateLimiter(JIRA_RATE_LIMIT))
+            library = client_at(project.site.url, "cloud", PrefectRateLimiter(JIRA_RATE_LIMIT))
             libraries.append(export(project, library, out).total)
             started = time.perf_counter()
             result = jira_export(project_key="BIG", jira_block="bench-jira", output_dir=str(out), compare_to=None)

@@ -12,7 +12,8 @@ from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, tempor
 
 from atlasflow.cli import main
 from atlasflow.deployments.setup import crash_automation
-from atlasflow.flows.common import ENDED_EVENT, JOB_FLOWS, UNREPORTED_WHEN_COMPLETED, page_key
+from atlasflow.runtime.hooks import ENDED_EVENT, JOB_FLOWS, UNREPORTED_WHEN_COMPLETED
+from atlasflow.runtime.params import page_key
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,12 +15,13 @@ from prefect.utilities.dispatch import lookup_type
 from pydantic import SecretStr, ValidationError
 
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
+from atlasflow.errors import ConfigurationError
 
 #: A key of a storage block's settings ending in this names the environment variable holding the value.
 ENV_SUFFIX = "_env"
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """The configuration file is missing something or names an unset environment variable."""
 
 

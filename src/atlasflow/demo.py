@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
 from atlasflow.files import REPORTS_ROOT_ENV
-from atlasflow.flows.common import NOTIFIER_ENV
 from atlasflow.formats.confluence_tables import read_table
+from atlasflow.runtime.notify import NOTIFIER_ENV
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_RESULTS_ID
 

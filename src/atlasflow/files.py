@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from atlasflow.errors import ConfigurationError
+
 REPORTS_ROOT_ENV = "ATLASFLOW_REPORTS_ROOT"
 DEFAULT_ROOT = "reports"
 
 
-class OutsideReportsFolder(ValueError):
+class OutsideReportsFolder(ConfigurationError):
     """A path parameter that does not name a usable place inside the reports folder."""
 
 

@@ -16,7 +16,7 @@ from atlasflow.clients.auth import AuthenticationError
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import ApiClient, AtlassianError, RetryPolicy, redact, register_secrets, scrub
 from atlasflow.demo import DEMO_CLIENT_SECRET, DEMO_SCOPED_TOKEN, DEMO_TOKEN, SandboxAuth, sandbox_credentials
-from atlasflow.flows.common import _redact
+from atlasflow.runtime.notify import scrub_block_secrets as _redact
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID
 from atlasflow.sandbox.core import Faults

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from prefect.variables import Variable
 
 from atlasflow.demo import save_sandbox_blocks
-from atlasflow.flows.common import NOTIFIER_VARIABLE
+from atlasflow.runtime.notify import NOTIFIER_VARIABLE
 from atlasflow.sandbox.app import Sandbox
 
 

@@ -13,8 +13,8 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
 from atlasflow.blocks import JiraCredentials
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
 from atlasflow.clients.http import AtlassianError
+from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 
 SECRET = "tok-RECOGNISABLE-0123456789"

@@ -14,13 +14,14 @@ from prefect.client.schemas.objects import FlowRun
 from pydantic import SecretStr
 
 from atlasflow.blocks import JiraCredentials
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT, confluence_client
+from atlasflow.blocks.credentials import confluence_client
 from atlasflow.deployments.setup import POOL, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.inbox_access import REQUESTER_ID_TAG, Rejected, RowHistory
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import KEY, request_text, run_job_inbox
 from atlasflow.formats.confluence_tables import merge_rows, read_table
+from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
 from atlasflow.sandbox.core import default_accounts

@@ -14,7 +14,6 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempoten
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Running
 
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
 from atlasflow.deployments.setup import POOL, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
@@ -28,6 +27,7 @@ from atlasflow.flows.job_inbox import (
     start,
 )
 from atlasflow.formats.confluence_tables import merge_rows, read_table
+from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
 from atlasflow.sandbox.core import Faults

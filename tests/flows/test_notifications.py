@@ -14,13 +14,15 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.objects import Artifact
 from prefect.variables import Variable
 
-from atlasflow.flows.common import NOTIFY_VARIABLE, is_expected, page_key
 from atlasflow.flows.confluence_table_sync import confluence_table_sync, read_confluence_table
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import COLUMNS, run_job_inbox
 from atlasflow.flows.pipeline import pipeline
 from atlasflow.flows.report_results import report_results
 from atlasflow.formats.confluence_tables import read_table
+from atlasflow.runtime.failures import is_expected
+from atlasflow.runtime.notify import NOTIFY_VARIABLE
+from atlasflow.runtime.params import page_key
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
 
@@ -154,7 +156,7 @@ def test_a_library_error_is_a_bug_even_inside_a_checkout_named_atlasflow() -> No
     assert not is_expected(raised.value)
     with pytest.raises(ValueError) as ours:  # a plain ValueError, raised by atlasflow's own code
         page_key("not-a-page")
-    assert type(ours.value) is ValueError and is_expected(ours.value)
+    assert isinstance(ours.value, ValueError) and is_expected(ours.value)
 
 
 def test_the_pipeline_summarises_its_steps_and_its_timeouts_need_no_warning(

@@ -28,7 +28,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
 from atlasflow.deployments.setup import POOL, QUEUES, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
@@ -46,6 +45,7 @@ from atlasflow.flows.job_inbox import (
 from atlasflow.flows.pipeline import NOT_RUNNABLE, pipeline
 from atlasflow.flows.shell_job import shell_job
 from atlasflow.formats.confluence_tables import read_table
+from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
 

@@ -12,8 +12,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT, RATE_LIMIT_BATCH, _RateLimiter
 from atlasflow.clients.ratelimit import critical_path
+from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT, RATE_LIMIT_BATCH
+from atlasflow.runtime.ratelimit import PrefectRateLimiter as _RateLimiter
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from prefect.client.orchestration import get_client
 from prefect.states import Running
 
 from atlasflow.blocks import JiraCredentials
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT
 from atlasflow.deployments.setup import POOL, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import DEFAULT_JOB_MAP, REQUESTER_TAG, run_job_inbox
 from atlasflow.formats.confluence_tables import merge_rows, read_table
+from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
 

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from atlasflow.flows.common import mark_ended
+from atlasflow.runtime.hooks import mark_ended
 
 
 @flow(name="topo-sleeper")

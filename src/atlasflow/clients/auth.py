@@ -35,14 +35,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from atlasflow.clients.http import (
-    AtlassianError,
-    BodyTooLarge,
     error_detail,
     fetch_once,
     json_or_none,
     scrub,
     secret_forms,
 )
+from atlasflow.errors import AuthenticationError, BodyTooLarge
 
 CredentialKind = Literal["api-token", "pat", "oauth"]
 Product = Literal["jira", "confluence"]
@@ -103,10 +102,6 @@ def site_link(site_url: str, value: str) -> str:
         where = parts.netloc or f"{value[:40]!r}"
         raise ValueError(f"it leads to {where}, not to the site {site.netloc}; links stay on the site")
     return link
-
-
-class AuthenticationError(AtlassianError):
-    """Credentials refused for good: the message names the routes and credential kind tried."""
 
 
 @dataclass(frozen=True)
@@ -332,7 +327,7 @@ class AtlassianAuth(httpx.Auth):
         try:
             return fetch_once(method, url, SMALL_BODY_BYTES, timeout=self._timeout, verify=self._verify, **send)
         except BodyTooLarge as exc:
-            raise self._setup_error(method, url, exc.status, str(exc)) from None
+            raise self._setup_error(method, url, exc.status, exc.detail) from None
 
     # -- messages -------------------------------------------------------------------------------------------
 

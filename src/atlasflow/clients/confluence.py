@@ -18,7 +18,8 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 
 from atlasflow.clients.auth import site_link
-from atlasflow.clients.http import ApiClient, AtlassianError, TransientError, error_detail, retry_decision
+from atlasflow.clients.http import ApiClient, error_detail, retry_decision
+from atlasflow.errors import ApiError, Conflict, TransientError
 
 T = TypeVar("T")
 
@@ -81,7 +82,7 @@ class PageAtVersion:
     author_name: str
 
 
-class VersionConflict(AtlassianError):
+class VersionConflict(Conflict):
     """Someone else wrote the page between our read and our write (409)."""
 
 
@@ -131,7 +132,7 @@ class ConfluenceClient:
         """Read a page with its storage body and version.
 
         Raises:
-            AtlassianError: 404 when the page does not exist or may not be seen.
+            NotFound: 404 when the page does not exist or may not be seen.
         """
         if self.deployment == "cloud":
             return Page.from_v2_json(self.api.get_json(f"/api/v2/pages/{page_id}", {"body-format": "storage"}))
@@ -250,7 +251,7 @@ class ConfluenceClient:
         sent again, up to the client's retry policy's attempts.
 
         Raises:
-            AtlassianError: The page does not exist, may not be edited, or refused the file; or the download
+            ApiError: The page does not exist, may not be edited, or refused the file; or the download
                 link the server answered does not lead to the site.
         """
         path = f"/rest/api/content/{page_id}/child/attachment"
@@ -258,7 +259,7 @@ class ConfluenceClient:
         for attempt in range(1, self.api.retry.attempts + 1):
             try:
                 return self._upload(path, before, file_name, content, media_type, comment)
-            except AtlassianError as failure:
+            except ApiError as failure:
                 if attempt == self.api.retry.attempts or not _outcome_unknown(failure):
                     raise
             after = self._named(path, file_name)
@@ -291,7 +292,7 @@ class ConfluenceClient:
         try:
             download_url = self.links(str(data["_links"]["download"]))
         except ValueError as exc:
-            raise AtlassianError("Confluence", method, path, None, f"download link refused: {exc}") from None
+            raise ApiError("Confluence", method, path, None, f"download link refused: {exc}") from None
         return Attachment(
             id=str(data["id"]),
             title=str(data["title"]),
@@ -311,7 +312,7 @@ def _is_new_version(before: dict[str, Any] | None, after: dict[str, Any], size: 
     return newer and _size(after) == size
 
 
-def _outcome_unknown(failure: AtlassianError) -> bool:
+def _outcome_unknown(failure: ApiError) -> bool:
     """Whether the server may have carried out the request that failed so (5xx, connection lost after sending)."""
     if isinstance(failure, TransientError):  # a refusal (429) or a connection never made, retried to the end
         return False

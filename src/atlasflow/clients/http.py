@@ -37,6 +37,7 @@ import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from atlasflow.clients.ratelimit import Pacer, is_rate_limited, server_wait
+from atlasflow.errors import ApiError, BodyTooLarge, RateLimited, TransientError, api_error
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +68,8 @@ Decision = Literal["retry", "fail"]
 Decoder = Callable[[bytes], Any]
 
 
-class AtlassianError(Exception):
-    """A request that failed for good; the message quotes what the server said."""
-
-    def __init__(self, service: str, method: str, path: str, status: int | None, detail: str) -> None:
-        self.service = service
-        self.method = method
-        self.path = path
-        self.status = status
-        self.detail = detail
-        where = f"{method} {path}"
-        prefix = f"{service} answered {status} to {where}" if status else f"{service}: {where} failed"
-        super().__init__(f"{prefix}: {detail}")
-
-
-class TransientError(AtlassianError):
-    """Still failing after every retry (rate limiting, 5xx, dropped connections)."""
-
-    def __init__(
-        self, service: str, method: str, path: str, status: int | None, detail: str, retry_after: float | None = None
-    ) -> None:
-        super().__init__(service, method, path, status, detail)
-        self.retry_after = retry_after
+#: The name of :class:`~atlasflow.errors.ApiError` before the tree (:mod:`atlasflow.errors`); Jira clients use it.
+AtlassianError = ApiError
 
 
 # --- secrets ----------------------------------------------------------------------------------------
@@ -341,8 +322,9 @@ class ApiClient:
             idempotent: Whether replaying is harmless (e.g. a search sent as POST); default by method.
 
         Raises:
-            AtlassianError: For a failure that is not retried, quoting the server's message (scrubbed).
-            TransientError: When retries are exhausted.
+            ApiError: For a failure that is not retried, quoting the server's message (scrubbed); its kind by
+                status (:func:`~atlasflow.errors.api_error`).
+            TransientError: When retries are exhausted (:class:`~atlasflow.errors.RateLimited` for 429).
         """
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.attempts),
@@ -380,23 +362,24 @@ class ApiClient:
             )
             response = loaded(self._http.send(request, stream=True), self.max_body_bytes)
         except BodyTooLarge as exc:
-            raise AtlassianError(self.service, method, path, exc.status, str(exc)) from None
+            raise BodyTooLarge(self.service, method, path, exc.status, exc.detail) from None
         except httpx.HTTPError as exc:
             detail = self.scrub(f"{type(exc).__name__}: {exc}")
             if retry_decision(method, exc, idempotent=idempotent) == "retry":
                 raise _Retry(TransientError(self.service, method, path, None, detail)) from exc
             if isinstance(exc, CONFIGURATION):
                 detail += " (a configuration error: check the site URL and credentials; not retried)"
-            raise AtlassianError(self.service, method, path, None, detail) from exc
+            raise ApiError(self.service, method, path, None, detail) from exc
         self.pacer.observe(method, path, response)
         if response.is_success or response.status_code in ok:
             return response
         detail = self.scrub(error_detail(response))
         status = 429 if is_rate_limited(response) else response.status_code  # 503 + Retry-After: throttled
         if retry_decision(method, status, idempotent=idempotent) == "fail":
-            raise AtlassianError(self.service, method, path, response.status_code, detail)
+            raise api_error(self.service, method, path, response.status_code, detail)
         retry_after = server_wait(response)
-        raise _Retry(TransientError(self.service, method, path, response.status_code, detail, retry_after))
+        kind = RateLimited if status == 429 else TransientError
+        raise _Retry(kind(self.service, method, path, response.status_code, detail, retry_after))
 
     def _wait(self, state: RetryCallState) -> float:
         error = _failure_of(state)
@@ -421,7 +404,7 @@ class ApiClient:
         """The JSON body of a successful response, by ``decoder`` if given (e.g. one that keeps only some keys).
 
         Raises:
-            AtlassianError: Naming service, method and path when the body is not JSON (an HTML login or
+            ApiError: Naming service, method and path when the body is not JSON (an HTML login or
                 proxy page answered 200, a truncated body), with the start of what came instead.
         """
         try:
@@ -438,7 +421,7 @@ class ApiClient:
                 what = f"invalid JSON ({kind})"
             detail = self.scrub(f"expected JSON, got {what}: {why}; body starts: {_preview(response)!r}")
             path = request.url.raw_path.decode("ascii", "replace").split("?")[0]
-            raise AtlassianError(self.service, request.method, path, response.status_code, detail) from None
+            raise ApiError(self.service, request.method, path, response.status_code, detail) from None
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, decoder: Decoder | None = None) -> Any:
         return self.decode(self.request("GET", path, params=params), decoder)
@@ -449,14 +432,6 @@ class ApiClient:
 
 
 # --- bounded bodies ---------------------------------------------------------------------------------
-
-
-class BodyTooLarge(Exception):
-    """A response body over the cap (on the wire or decompressed); the message says which and the cap."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
 
 
 def read_body(response: httpx.Response, cap: int) -> bytes:
@@ -473,18 +448,18 @@ def read_body(response: httpx.Response, cap: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         detail = f"body of {int(declared):,} bytes (Content-Length) {_over(cap)}; not read"
-        raise BodyTooLarge(response.status_code, detail)
+        raise _too_large(response, detail)
     layers = [_Inflater(coding) for coding in _codings(response)]
     pieces: list[bytes] = []
     size = 0
     raw = response.iter_raw()
     for final, chunk in _with_end(raw):
         if response.num_bytes_downloaded > cap:
-            raise BodyTooLarge(response.status_code, f"body on the wire {_over(cap)}; reading stopped there")
+            raise _too_large(response, f"body on the wire {_over(cap)}; reading stopped there")
         for piece in _inflate(layers, chunk, final):
             size += len(piece)
             if size > cap:
-                raise BodyTooLarge(response.status_code, f"body decompressed {_over(cap)}; reading stopped there")
+                raise _too_large(response, f"body decompressed {_over(cap)}; reading stopped there")
             pieces.append(piece)
     return b"".join(pieces)
 
@@ -515,6 +490,13 @@ def json_or_none(response: httpx.Response) -> Any:
         return orjson.loads(response.content)
     except (ValueError, RecursionError):
         return None
+
+
+def _too_large(response: httpx.Response, detail: str) -> BodyTooLarge:
+    """:class:`BodyTooLarge` for ``response``, the service named by its host (an :class:`ApiClient` names it)."""
+    request = response.request
+    path = request.url.raw_path.decode("ascii", "replace").split("?")[0]
+    return BodyTooLarge(request.url.host or "the server", request.method, path, response.status_code, detail)
 
 
 def _over(cap: int) -> str:

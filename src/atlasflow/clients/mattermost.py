@@ -10,12 +10,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from atlasflow.clients.http import ApiClient, AtlassianError
+from atlasflow.clients.http import ApiClient
+from atlasflow.errors import ApiError
 
 _ID = re.compile(r"^[a-z0-9]{26}$")
 
 
-class FileTooLarge(AtlassianError):
+class FileTooLarge(ApiError):
     """The server refused the upload as larger than its ``MaxFileSize`` (413)."""
 
 
@@ -46,7 +47,7 @@ class MattermostClient:
 
         Raises:
             ValueError: A bare channel name without a team to look it up in.
-            AtlassianError: The server does not know the channel or the bot may not see it.
+            ApiError: The server does not know the channel or the bot may not see it.
         """
         team, _, name = reference.strip().rpartition("/")
         if not team and _ID.match(name):
@@ -92,7 +93,7 @@ class MattermostClient:
         body = self.api.post_json("/api/v4/posts", {"channel_id": channel.id, "message": message, "file_ids": file_ids})
         missing = set(file_ids) - set(body.get("file_ids") or [])
         if missing:
-            raise AtlassianError(
+            raise ApiError(
                 "Mattermost", "POST", "/api/v4/posts", None, f"the post was created without file(s) {sorted(missing)}"
             )
         team = channel.team_name or "_redirect"

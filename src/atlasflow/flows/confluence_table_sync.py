@@ -10,9 +10,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
 from atlasflow.files import input_file
-from atlasflow.flows.common import PageId, job_hooks, one_line_failures, opaque, page_key, remote_task, table_ref
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 from atlasflow.formats.sources import FormulaMode, read_rows
+from atlasflow.runtime.failures import one_line_failures
+from atlasflow.runtime.hooks import job_hooks
+from atlasflow.runtime.params import PageId, page_key, table_ref
+from atlasflow.runtime.tasks import opaque, remote_task
 
 
 @remote_task(timeout_seconds=600)

@@ -18,7 +18,8 @@ from prefect.blocks.core import Block
 from prefect.filesystems import WritableFileSystem
 
 from atlasflow.blocks import confluence_client, mattermost_client
-from atlasflow.flows.common import remote_task
+from atlasflow.errors import JobFailed
+from atlasflow.runtime.tasks import remote_task
 
 #: Object-storage blocks whose ``write_path`` answers a key inside a bucket: (URL scheme, bucket field).
 _BUCKETS = {
@@ -94,7 +95,7 @@ class DeliveryReport:
             raise DeliveryError("delivery failed: " + "; ".join(self.failures) + done)
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(JobFailed, RuntimeError):
     """At least one destination did not get the file (the message says which and why)."""
 
 

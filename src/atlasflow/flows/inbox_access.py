@@ -31,9 +31,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterTags
 
 from atlasflow.clients.confluence import ConfluenceClient
-from atlasflow.clients.http import AtlassianError
 from atlasflow.clients.jira import JiraClient
 from atlasflow.clients.jira_access import may_browse, projects_of
+from atlasflow.errors import ApiError, ConfigurationError
 from atlasflow.flows.inbox_rules import Scope
 from atlasflow.formats.confluence_tables import read_table
 
@@ -49,7 +49,7 @@ REQUESTER_ID_TAG = "requester-id:"
 RowText = Callable[[dict[str, str]], tuple[str, ...]]
 
 
-class Rejected(ValueError):
+class Rejected(ConfigurationError):
     """A row that cannot be started as written; the message is what the requester reads in State."""
 
 
@@ -102,7 +102,7 @@ class RowHistory:
         Raises:
             Rejected: The row reads the same in the last :attr:`limit` versions and there are older ones, or
                 the version's author is not recorded.
-            AtlassianError: A version could not be read.
+            ApiError: A version could not be read.
         """
         name, wanted = row[self.key], self.text(row)
         first = self.current
@@ -174,7 +174,7 @@ class Gate:
         for project in scope.projects:
             try:
                 allowed = may_browse(client, requester.account, project)
-            except AtlassianError as exc:
+            except ApiError as exc:
                 raise Rejected(
                     f"whether {requester.name} may browse Jira project {project} could not be checked, so it is "
                     f"not started ({exc})"
@@ -185,7 +185,7 @@ class Gate:
             if scope.roots and not projects_of(client, scope.roots) <= set(scope.projects):
                 raise Rejected(f"root tickets must be in {', '.join(scope.projects)}: one is not (moved?)")
             count = client.count(scope.count_jql) if scope.count_jql and self.max_issues is not None else 0
-        except AtlassianError as exc:
+        except ApiError as exc:
             raise Rejected(f"the scope could not be checked, so it is not started ({exc})") from None
         if self.max_issues is not None and count > self.max_issues:
             raise Rejected(f"the scope holds about {count:,} issues, more than the cap of {self.max_issues:,}")

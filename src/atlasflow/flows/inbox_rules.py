@@ -41,6 +41,8 @@ from pydantic import (
     model_validator,
 )
 
+from atlasflow.errors import ConfigurationError
+
 #: Caps on what one request may start.
 MAX_ROOTS = 50
 MAX_DEPTH = 10
@@ -327,7 +329,7 @@ _KIND = {
 }
 
 
-class RequestRefused(ValueError):
+class RequestRefused(ConfigurationError):
     """Parameters the page may not set, or values outside their bounds; the message says which and why."""
 
 

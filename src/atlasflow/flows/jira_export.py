@@ -22,13 +22,17 @@ from prefect.runtime import flow_run
 from atlasflow.blocks import jira_client
 from atlasflow.export.tree import Node, TreeWalker
 from atlasflow.files import input_file, output_directory, reports_root
-from atlasflow.flows.common import PageId, Progress, job_hooks, one_line_failures, opaque, page_key, remote_task
 from atlasflow.flows.delivery import DeliveryReport, Destinations, Parcel, deliver
 from atlasflow.flows.snapshots import SnapshotStore, build_snapshot, scope_id
 from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
 from atlasflow.formats.excel import read_export_rows, write_export_workbook
 from atlasflow.formats.messages import figure_text, inert, is_empty, label
 from atlasflow.formats.records import ExportRow
+from atlasflow.runtime.failures import one_line_failures
+from atlasflow.runtime.hooks import job_hooks
+from atlasflow.runtime.params import PageId, page_key
+from atlasflow.runtime.progress import RunProgressBar as Progress
+from atlasflow.runtime.tasks import opaque, remote_task
 
 
 def _scope(root_tickets: list[str] | None, project_key: str | None, jql: str | None) -> tuple[str, str]:

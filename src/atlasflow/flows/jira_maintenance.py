@@ -29,11 +29,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from atlasflow.blocks import jira_client
-from atlasflow.clients.http import AtlassianError, TransientError
 from atlasflow.clients.jira import JiraClient
-from atlasflow.flows.common import job_hooks, one_line_failures, remote_task
+from atlasflow.errors import ApiError, ConfigurationError, JobFailed, TransientError
 from atlasflow.formats.jira_values import name_of
 from atlasflow.formats.messages import inert
+from atlasflow.runtime.failures import one_line_failures
+from atlasflow.runtime.hooks import job_hooks
+from atlasflow.runtime.tasks import remote_task
 
 #: At most this many rows go into one table artifact (the result still counts every issue).
 ARTIFACT_ROWS = 1000
@@ -43,15 +45,15 @@ CELL_CHARS = 200
 NAMED_IN_MESSAGE = 20
 
 
-class JobRefused(Exception):
+class JobRefused(JobFailed):
     """A guard refused the job before anything was written."""
 
 
-class MissingPermissions(Exception):
+class MissingPermissions(JobFailed):
     """The account lacks one or more of the permissions a permission check requires."""
 
 
-class IssuesFailed(Exception):
+class IssuesFailed(JobFailed):
     """Some issues could not be changed; the others were. ``result`` holds the counts and the errors."""
 
     def __init__(self, message: str, result: dict[str, Any]) -> None:
@@ -59,7 +61,7 @@ class IssuesFailed(Exception):
         self.result = result
 
 
-class Progress:
+class IssueOutcomes:
     """The outcome per issue key, shared with an apply task so that a retried task resumes.
 
     A plain class on purpose: Prefect passes it to the task as is (collections may be copied).
@@ -108,7 +110,7 @@ def _wanted_values(fields: dict[str, Any], ids: dict[str, str]) -> dict[str, Any
     for name, value in fields.items():
         fid = ids[name]
         if fid in wanted:
-            raise ValueError(f"{given[fid]!r} and {name!r} are the same field ({fid}); give it once")
+            raise ConfigurationError(f"{given[fid]!r} and {name!r} are the same field ({fid}); give it once")
         wanted[fid], given[fid] = value, name
     return wanted
 
@@ -278,46 +280,46 @@ def search_issues(client: JiraClient, jql: str, fields: list[str]) -> list[dict[
 
 
 @remote_task(timeout_seconds=1800, retry_delay_seconds=30)
-def apply_updates(client: JiraClient, changes: list[Change], notify_users: bool, progress: Progress) -> None:
+def apply_updates(client: JiraClient, changes: list[Change], notify_users: bool, outcomes: IssueOutcomes) -> None:
     """PUT each change; per-issue errors are recorded, a transient failure stops the task (to be retried)."""
     logger = get_run_logger()
     for change in changes:
-        if progress.handled(change.key):
+        if outcomes.handled(change.key):
             continue
         try:
             client.update_issue(change.key, change.fields, notify_users=notify_users)
         except TransientError:
             raise
-        except AtlassianError as exc:
-            progress.record(change.key, "failed", _reason(exc))
+        except ApiError as exc:
+            outcomes.record(change.key, "failed", _reason(exc))
             logger.warning("%s not updated: %s", change.key, _reason(exc))
         else:
-            progress.record(change.key, "updated")
+            outcomes.record(change.key, "updated")
 
 
 @remote_task(timeout_seconds=1800, retry_delay_seconds=30)
-def apply_deletes(client: JiraClient, plan: DeletePlan, delete_subtasks: bool, progress: Progress) -> None:
+def apply_deletes(client: JiraClient, plan: DeletePlan, delete_subtasks: bool, outcomes: IssueOutcomes) -> None:
     """DELETE each issue in plan order; per-issue errors are recorded, a transient failure stops the task."""
     logger = get_run_logger()
     for key in plan.order:
-        if progress.handled(key):
+        if outcomes.handled(key):
             continue
         try:
             client.delete_issue(key, delete_subtasks=delete_subtasks)
         except TransientError:
             raise
-        except AtlassianError as exc:
+        except ApiError as exc:
             if exc.status == 404:
-                progress.record(key, "skipped", "already gone (404)")
+                outcomes.record(key, "skipped", "already gone (404)")
             else:
-                progress.record(key, "failed", _reason(exc))
+                outcomes.record(key, "failed", _reason(exc))
                 logger.warning("%s not deleted: %s", key, _reason(exc))
             continue
-        progress.record(key, "deleted")
+        outcomes.record(key, "deleted")
         if delete_subtasks:  # matched sub-tasks went with it: no request for them, no 404
             for sub in plan.matched_below(key):
-                if not progress.handled(sub):
-                    progress.record(sub, "deleted", f"with {key}")
+                if not outcomes.handled(sub):
+                    outcomes.record(sub, "deleted", f"with {key}")
 
 
 # --------------------------------------------------------------------------------------------- flows
@@ -348,9 +350,9 @@ def jira_permissions_check(project_key: str, permissions: list[str], jira_block:
     wanted = list(dict.fromkeys(p.strip().upper() for p in permissions if p.strip()))
     project = project_key.strip().upper()
     if not wanted:
-        raise ValueError("give at least one permission key, e.g. BROWSE_PROJECTS")
+        raise ConfigurationError("give at least one permission key, e.g. BROWSE_PROJECTS")
     if not project:
-        raise ValueError("give a project key")
+        raise ConfigurationError("give a project key")
     client = jira_client(jira_block)
     try:
         account, granted = read_permissions(client, project, wanted)
@@ -420,11 +422,11 @@ def jira_bulk_update(
     """
     logger = get_run_logger()
     if not jql.strip():
-        raise ValueError("jql must not be empty (an empty query matches every issue)")
+        raise ConfigurationError("jql must not be empty (an empty query matches every issue)")
     if not fields:
-        raise ValueError("give at least one field to set")
+        raise ConfigurationError("give at least one field to set")
     if max_issues < 1:
-        raise ValueError("max_issues must be at least 1")
+        raise ConfigurationError("max_issues must be at least 1")
     client = jira_client(jira_block)
     try:
         ids = client.resolve_fields(fields)
@@ -467,21 +469,21 @@ def jira_bulk_update(
             return result
         if refusal:
             raise JobRefused(f"Nothing was updated: {refusal}.")
-        progress = Progress()
+        outcomes = IssueOutcomes()
         for key in plan.unchanged:
-            progress.record(key, "skipped", "already set")
+            outcomes.record(key, "skipped", "already set")
         stopped: TransientError | None = None
         try:
-            apply_updates(client, plan.changes, notify_users, progress)
+            apply_updates(client, plan.changes, notify_users, outcomes)
         except TransientError as exc:
             stopped = exc
     finally:
         client.close()
-    result.update(updated=progress.count("updated"), failed=progress.count("failed"), errors=progress.errors())
-    result["not_attempted"] = len(issues) - len(progress.outcome)
+    result.update(updated=outcomes.count("updated"), failed=outcomes.count("failed"), errors=outcomes.errors())
+    result["not_attempted"] = len(issues) - len(outcomes.outcome)
     _publish_outcomes(
         [i["key"] for i in issues],
-        progress,
+        outcomes,
         key="jira-bulk-update-result",
         summary=f"Bulk update result for {code(jql)}: {_figures(result, 'updated')}",
     )
@@ -534,9 +536,9 @@ def jira_delete_issues(
     """
     logger = get_run_logger()
     if not jql.strip():
-        raise ValueError("jql must not be empty (an empty query matches every issue)")
+        raise ConfigurationError("jql must not be empty (an empty query matches every issue)")
     if confirm_count < 0:
-        raise ValueError("confirm_count must be >= 0")
+        raise ConfigurationError("confirm_count must be >= 0")
     client = jira_client(jira_block)
     try:
         issues = search_issues(client, jql, ["summary", "issuetype", "subtasks"])
@@ -567,27 +569,27 @@ def jira_delete_issues(
             return result
         if refusal:
             raise JobRefused(f"Nothing was deleted: {refusal}.")
-        progress = Progress()
+        outcomes = IssueOutcomes()
         stopped: TransientError | None = None
         try:
-            apply_deletes(client, plan, delete_subtasks, progress)
+            apply_deletes(client, plan, delete_subtasks, outcomes)
         except TransientError as exc:
             stopped = exc
     finally:
         client.close()
     result.update(
-        deleted=progress.count("deleted"),
-        failed=progress.count("failed"),
-        skipped=progress.count("skipped"),
-        errors=progress.errors(),
-        not_attempted=plan.matched - len(progress.outcome),
-        extra_subtasks=plan.extra_subtasks(deleted=[k for k, o in progress.outcome.items() if o == "deleted"])
+        deleted=outcomes.count("deleted"),
+        failed=outcomes.count("failed"),
+        skipped=outcomes.count("skipped"),
+        errors=outcomes.errors(),
+        not_attempted=plan.matched - len(outcomes.outcome),
+        extra_subtasks=plan.extra_subtasks(deleted=[k for k, o in outcomes.outcome.items() if o == "deleted"])
         if delete_subtasks
         else 0,
     )
     _publish_outcomes(
         plan.order,
-        progress,
+        outcomes,
         key="jira-delete-issues-result",
         summary=f"Delete result for {code(jql)}: {_figures(result, 'deleted')}",
     )
@@ -622,7 +624,7 @@ def display(value: Any) -> str:
     return str(value)
 
 
-def _reason(exc: AtlassianError) -> str:
+def _reason(exc: ApiError) -> str:
     return f"{exc.status}: {exc.detail}" if exc.status else str(exc)
 
 
@@ -655,12 +657,12 @@ def _publish_rows(rows: list[dict[str, str]], *, key: str, summary: str) -> None
     create_table_artifact(rows[:ARTIFACT_ROWS], key=key, description=summary)
 
 
-def _publish_outcomes(keys: list[str], progress: Progress, *, key: str, summary: str) -> None:
+def _publish_outcomes(keys: list[str], outcomes: IssueOutcomes, *, key: str, summary: str) -> None:
     rows = [
         {
             "key": k,
-            "outcome": progress.outcome.get(k, "not attempted"),
-            "detail": cell(progress.detail.get(k, ""), 500),
+            "outcome": outcomes.outcome.get(k, "not attempted"),
+            "detail": cell(outcomes.detail.get(k, ""), 500),
         }
         for k in keys
     ]

@@ -60,7 +60,7 @@ from atlasflow.blocks import ConfluenceCredentials
 from atlasflow.blocks.credentials import jira_client
 from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import json_or_none
-from atlasflow.flows.common import PageId, job_hooks, one_line_failures, page_key, table_ref, transient_only
+from atlasflow.errors import ConfigurationError
 from atlasflow.flows.confluence_table_sync import fetch_page
 from atlasflow.flows.inbox_access import (
     MAX_ISSUES,
@@ -72,6 +72,10 @@ from atlasflow.flows.inbox_access import (
 )
 from atlasflow.flows.inbox_rules import RequestRefused, Scope, admit
 from atlasflow.formats.confluence_tables import merge_rows, read_table
+from atlasflow.runtime.failures import one_line_failures
+from atlasflow.runtime.hooks import job_hooks
+from atlasflow.runtime.params import PageId, page_key, table_ref
+from atlasflow.runtime.tasks import transient_only
 
 #: Job type (as written in the Job column) → deployment ``flow-name/deployment-name``. Only what is listed
 #: can be requested: destructive jobs (bulk update, delete) and shell commands are left out on purpose,
@@ -517,10 +521,12 @@ def _state_of(row: dict[str, str], state: str) -> WriteBack:
 def _check_table(rows: list[dict[str, str]], header: list[str]) -> None:
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise ValueError(f"the inbox table has no column(s) {', '.join(missing)} (it needs {', '.join(COLUMNS)})")
+        raise ConfigurationError(
+            f"the inbox table has no column(s) {', '.join(missing)} (it needs {', '.join(COLUMNS)})"
+        )
     duplicates = sorted(k for k, n in Counter(r[KEY] for r in rows if r[KEY]).items() if n > 1)
     if duplicates:
-        raise ValueError(f"duplicate {KEY} ids in the inbox table: {', '.join(duplicates)}; make each unique")
+        raise ConfigurationError(f"duplicate {KEY} ids in the inbox table: {', '.join(duplicates)}; make each unique")
 
 
 def _start_error(exc: Exception) -> tuple[str, bool]:

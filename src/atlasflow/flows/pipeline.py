@@ -21,10 +21,12 @@ from prefect.client.schemas.objects import State
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled, Failed
 
-from atlasflow.flows.common import PageId, job_hooks, one_line_failures, page_key
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.report_results import report_results
+from atlasflow.runtime.failures import one_line_failures
+from atlasflow.runtime.hooks import job_hooks
+from atlasflow.runtime.params import PageId, page_key
 
 NOT_RUNNABLE = "NotRunnable"
 

@@ -31,21 +31,13 @@ from prefect.variables import Variable
 
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
-from atlasflow.flows.common import (
-    JOB_FLOWS,
-    UNREPORTED_WHEN_COMPLETED,
-    PageId,
-    job_hooks,
-    notify_policy,
-    one_line_failures,
-    opaque,
-    page_key,
-    post,
-    remote_task,
-    table_ref,
-)
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 from atlasflow.formats.messages import fit_post, inert
+from atlasflow.runtime.failures import one_line_failures
+from atlasflow.runtime.hooks import JOB_FLOWS, UNREPORTED_WHEN_COMPLETED, job_hooks
+from atlasflow.runtime.notify import notify_policy, post
+from atlasflow.runtime.params import PageId, page_key, table_ref
+from atlasflow.runtime.tasks import opaque, remote_task
 
 RESULT_COLUMNS = ["Run ID", "Job", "State", "Started", "Duration", "Summary"]
 FINAL_STATES = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]

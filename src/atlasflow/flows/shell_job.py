@@ -22,7 +22,9 @@ from prefect.states import Failed
 from prefect_shell import ShellOperation
 from prefect_shell.commands import ShellProcess
 
-from atlasflow.flows.common import job_hooks, one_line_failures
+from atlasflow.errors import ConfigurationError, JobFailed
+from atlasflow.runtime.failures import one_line_failures
+from atlasflow.runtime.hooks import job_hooks
 
 #: Lines of output a run returns (and shows in its artifact).
 TAIL_LINES = 20
@@ -30,7 +32,7 @@ TAIL_LINES = 20
 KILL_GRACE_SECONDS = 5.0
 
 
-class ShellCommandFailed(RuntimeError):
+class ShellCommandFailed(JobFailed, RuntimeError):
     """The command exited with a non-zero code."""
 
     def __init__(self, exit_code: int, tail: list[str]) -> None:
@@ -40,7 +42,7 @@ class ShellCommandFailed(RuntimeError):
         super().__init__(f"command exited with code {exit_code}{last}")
 
 
-class ShellTimeout(RuntimeError):
+class ShellTimeout(JobFailed, RuntimeError):
     """The command ran longer than its timeout and was stopped."""
 
     def __init__(self, timeout_seconds: float, tail: list[str]) -> None:
@@ -147,9 +149,9 @@ def shell_job(
         ```
     """
     if timeout_seconds <= 0:
-        raise ValueError("timeout_seconds must be > 0")
+        raise ConfigurationError("timeout_seconds must be > 0")
     if retries < 0:
-        raise ValueError("retries must be >= 0")
+        raise ConfigurationError("retries must be >= 0")
     environment = {str(k): str(v) for k, v in (env or {}).items()}
     runner = run_command.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
     state = runner(command, cwd, environment, float(timeout_seconds), return_state=True)

@@ -24,6 +24,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
+from atlasflow.errors import ConfigurationError
 from atlasflow.formats.excel_limits import MAX_CELL_CHARS
 
 FormulaMode = Literal["refuse", "cached"]
@@ -31,7 +32,7 @@ FormulaMode = Literal["refuse", "cached"]
 SHOWN_CELLS = 10
 
 
-class SourceError(ValueError):
+class SourceError(ConfigurationError):
     """A source file that cannot be read as rows; the message names the file and the place."""
 
 
