@@ -67,8 +67,9 @@ def flow_run_env() -> dict[str, str]:
     """The environment every flow run of the pool starts with (its base job template's ``env`` default, which
     a deployment's ``job_variables.env`` extends key by key): Prefect API calls that fail with a 5xx or a
     connection error are retried for about :func:`api_retry_budget` seconds, so a short outage of the
-    Prefect server or of its database is waited out; a run that still gives up ends Failed and posts its
-    end through its state hooks."""
+    Prefect server or of its database is waited out. A run that gives up ends Failed and posts its end
+    through its state hooks when the API answers within another such budget; after a longer outage its
+    final state cannot be recorded, and the crashed-run automation (:func:`crash_automation`) ends it."""
     return {
         "PREFECT_CLIENT_MAX_RETRIES": str(API_RETRIES),
         "PREFECT_CLIENT_RETRY_EXTRA_CODES": ",".join(map(str, API_RETRY_CODES)),
