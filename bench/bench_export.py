@@ -40,7 +40,7 @@ import httpx
 
 from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import ID_PAGE_SIZE, REQUESTED_PAGE_SIZE, JiraClient, PageDecoder
-from atlasflow.export.tree import TreeWalker
+from atlasflow.reports.tree import TreeWalker
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.jira import JiraSite, iter_tree
 
@@ -161,14 +161,15 @@ class Run:
 def export(scope: Scope, client: JiraClient, out: Path, measure_writer: bool = False) -> Run:
     """One export: the flow's steps without Prefect."""
     from atlasflow.flows.jira_export import compare, fetch_roots, write_workbook
-    from atlasflow.flows.snapshots import SnapshotStore
+    from atlasflow.reports.scope import scope_of
+    from atlasflow.reports.snapshots import SnapshotStore
 
     started = time.perf_counter()
-    walker = TreeWalker(client, {}, walk=scope.kind == "tree")
+    walker = TreeWalker(client, {}, levels_below=scope.kind == "tree")
     if scope.kind == "project":
-        nodes = fetch_roots.fn(walker, None, "BIG", None).nodes
+        nodes = fetch_roots.fn(walker, scope_of(None, "BIG", None)).nodes
     else:
-        nodes = fetch_roots.fn(walker, ["BIG-1"], None, None).nodes
+        nodes = fetch_roots.fn(walker, scope_of(["BIG-1"], None, None)).nodes
         seen, frontier = {n.key for n in nodes}, list(nodes)
         while frontier:
             frontier = walker.children(frontier, seen)

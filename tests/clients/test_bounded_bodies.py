@@ -10,7 +10,7 @@ import pytest
 
 from atlasflow.clients.http import MAX_BODY_BYTES, ApiClient, AtlassianError, RetryPolicy, error_detail
 from atlasflow.clients.jira import JiraClient
-from atlasflow.export.pages import PageReader
+from atlasflow.reports.pages import PageReader
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
 

@@ -5,7 +5,7 @@ time they grow by a quarter, CPython's cyclic collector walks all of them (0.2â€
 the GIL held, so every fetch thread stops reading its socket meanwhile: four such pauses cost a
 100,000-issue fetch about a second and left the shared rate limit idle. Decoded JSON holds no reference
 cycles, so nothing is collected late but the cycles other code makes meanwhile; they are collected once
-the last search ends (or the tree arranged from it: :meth:`atlasflow.export.tree.TreeWalker.forest`).
+the last search ends (or the tree arranged from it: :meth:`atlasflow.reports.tree.TreeWalker.forest`).
 
 The pause is process-wide (``gc.disable``): searches running at once in several threads share it, and
 collection resumes only if it was on when the first began.

@@ -113,7 +113,7 @@ class JiraClient:
             jql: The query.
             fields: Field ids to fetch.
             decoder: Decodes each page of issues with fields, in the thread that fetched it (e.g. keeping
-                only what the caller reads, see :class:`atlasflow.export.pages.PageReader`); issues
+                only what the caller reads, see :class:`atlasflow.reports.pages.PageReader`); issues
                 must keep ``id``. By default the whole JSON.
 
         Raises:

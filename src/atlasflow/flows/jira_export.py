@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 import tempfile
 import time
 import uuid
@@ -20,39 +18,21 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
 from atlasflow.blocks import jira_client
-from atlasflow.export.tree import Node, TreeWalker
 from atlasflow.files import input_file, output_directory, reports_root
 from atlasflow.flows.delivery import DeliveryReport, Destinations, Parcel, deliver
-from atlasflow.flows.snapshots import SnapshotStore, build_snapshot, scope_id
+from atlasflow.flows.snapshots import snapshot_store
 from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
 from atlasflow.formats.excel import read_export_rows, write_export_workbook
 from atlasflow.formats.messages import figure_text, inert, is_empty, label
 from atlasflow.formats.records import ExportRow
+from atlasflow.reports.scope import Scope, scope_id, scope_of
+from atlasflow.reports.snapshots import build_snapshot
+from atlasflow.reports.tree import Node, TreeWalker
 from atlasflow.runtime.failures import one_line_failures
 from atlasflow.runtime.hooks import job_hooks
 from atlasflow.runtime.params import PageId, page_key
 from atlasflow.runtime.progress import RunProgressBar as Progress
 from atlasflow.runtime.tasks import opaque, remote_task
-
-
-def _scope(root_tickets: list[str] | None, project_key: str | None, jql: str | None) -> tuple[str, str]:
-    """(human description, file-name slug) of the one scope given."""
-    given = [x for x in (root_tickets, project_key, jql) if x]
-    if len(given) != 1:
-        raise ValueError("give exactly one of root_tickets, project_key or jql")
-    if root_tickets:
-        keys = [k.strip().upper() for k in root_tickets]
-        more = f"-and-{len(keys) - 3}-more-{_digest(','.join(keys))}" if len(keys) > 3 else ""
-        return f"roots {', '.join(keys)}", "roots-" + "-".join(keys[:3]) + more
-    if project_key:
-        return f"project = {project_key}", f"project-{project_key}"
-    assert jql is not None
-    return jql, "jql-" + _digest(jql)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
 
 #: Levels walked below the roots at most when no ``max_depth`` is given.
 MAX_LEVELS = 50
@@ -67,19 +47,19 @@ class Level:
 
 
 @remote_task(timeout_seconds=900)
-def fetch_roots(
-    walker: TreeWalker, root_tickets: list[str] | None, project_key: str | None, jql: str | None
-) -> Level:
-    """Level 0: the root tickets, or the issues of a project / JQL arranged as trees."""
-    if root_tickets:
-        keys = list(dict.fromkeys(k.strip().upper() for k in root_tickets))
-        issues = walker.fetch_keys(keys)
-        missing = set(keys) - {str(i["key"]) for i in issues}
+def fetch_roots(walker: TreeWalker, scope: Scope) -> Level:
+    """Level 0: the root tickets, or the issues of a project / JQL arranged as trees.
+
+    Raises:
+        LookupError: Naming the root tickets Jira did not return.
+    """
+    if scope.kind == "roots":
+        issues = walker.fetch_keys(scope.keys)
+        missing = set(scope.keys) - {str(i["key"]) for i in issues}
         if missing:
             raise LookupError(f"root ticket(s) not found or not visible: {', '.join(sorted(missing))}")
         return Level(sorted((Node(i) for i in issues), key=lambda n: natural_key(n.key)))
-    query = f'project = "{project_key}" ORDER BY key' if project_key else str(jql)
-    return Level(walker.forest(walker.fetch_jql(query)))
+    return Level(walker.forest(walker.fetch_jql(str(scope.jql))))
 
 
 @remote_task(timeout_seconds=900)
@@ -108,9 +88,7 @@ def compare(
     return snapshot, diff_snapshots(old, snapshot), None
 
 
-def walk(
-    walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool, progress: Progress
-) -> list[Node]:
+def walk(walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool, progress: Progress) -> list[Node]:
     """The roots and, when ``follow``, every level below them down to ``max_depth``, one search per level.
 
     Without ``max_depth`` the walk stops at :data:`MAX_LEVELS`: a server answering new issues level after level
@@ -237,7 +215,8 @@ def jira_export(
     """
     logger = get_run_logger()
     started = time.monotonic()
-    query, slug = _scope(root_tickets, project_key, jql)
+    scope = scope_of(root_tickets, project_key, jql)
+    query = scope.description
     if max_depth is not None and max_depth < 0:
         raise ValueError("max_depth must be >= 0 or None")
     page = page_key(attach_to_page) if attach_to_page is not None else None
@@ -252,8 +231,8 @@ def jira_export(
     try:
         extra = client.resolve_fields(fields or [])
         columns = list(extra)
-        store = SnapshotStore.for_export(str(directory), snapshot_block)
-        scope = scope_id(
+        store = snapshot_store(str(directory), snapshot_block)
+        snapshot_name = scope_id(
             {
                 "site": client.api.base_url,
                 "query": query,
@@ -265,21 +244,25 @@ def jira_export(
         )
         with ThreadPoolExecutor(max_workers=1) as reader:
             # the previous snapshot is read while Jira is walked
-            previous = reader.submit(store.load, scope) if str(compare_to).lower() == "previous" else None
+            previous = reader.submit(store.load, snapshot_name) if str(compare_to).lower() == "previous" else None
             walker = TreeWalker(
-                client, extra, include_links=include_links, walk=not project_key, within_projects=within_projects or ()
+                client,
+                extra,
+                include_links=include_links,
+                levels_below=scope.levels_below,
+                within_projects=within_projects or (),
             )
-            roots = fetch_roots(walker, root_tickets, project_key, jql).nodes
+            roots = fetch_roots(walker, scope).nodes
             logger.info("level 0: %d issue(s) for %s", len(roots), query)
             progress.update(10, f"level 0: {len(roots)} issue(s) for {query}")
-            nodes = walk(walker, roots, max_depth, follow=not project_key, progress=progress)
+            nodes = walk(walker, roots, max_depth, follow=scope.levels_below, progress=progress)
             rows = walker.rows(nodes)
             snapshot, changes, note = compare(
                 opaque(rows), columns, compare_to, opaque(previous.result() if previous else None)
             )
         stamp = _stamp(datetime.now(UTC), flow_run.id)
         folder = directory if keep_local else Path(scratch.name).resolve()
-        path = folder / f"jira-export-{_safe(slug)}-{stamp}.xlsx"
+        path = folder / f"{scope.file_stem('jira-export')}-{stamp}.xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
         browse = client.api.base_url + "/browse/"
         progress.update(85, f"{len(nodes)} issue(s) read; writing the workbook")
@@ -295,10 +278,10 @@ def jira_export(
             "duration_seconds": round(time.monotonic() - started, 2),
             **links,
         }
-        report = deliver(_parcel(path, slug, result), destinations) if destinations else DeliveryReport()
+        report = deliver(_parcel(path, scope, result), destinations) if destinations else DeliveryReport()
         result["delivered"] = report.delivered
         if report.delivered or not destinations:  # it reached a reader: the next Changes sheet starts here
-            store.save(scope, snapshot)
+            store.save(snapshot_name, snapshot)
     finally:
         client.close()
         scratch.cleanup()
@@ -309,7 +292,7 @@ def jira_export(
     return result
 
 
-def _parcel(path: Path, slug: str, result: dict[str, Any]) -> Parcel:
+def _parcel(path: Path, scope: Scope, result: dict[str, Any]) -> Parcel:
     """The workbook as delivered: a stable name per scope on the page, a chat message with the figures."""
     types = ", ".join(f"{count} {inert(name, 40)}" for name, count in list(result["by_type"].items())[:6])
     message = (
@@ -317,7 +300,8 @@ def _parcel(path: Path, slug: str, result: dict[str, Any]) -> Parcel:
         f"Changes: {inert(result['changes'] or 'not compared')}"
     )
     comment = f"{result['issues']} issues; changes: {result['changes'] or 'not compared'}"[:255]
-    return Parcel(path, f"jira-export-{_safe(slug)}.xlsx", f"jira-export-{_safe(slug)}", message, comment)
+    stem = scope.file_stem("jira-export")
+    return Parcel(path, f"{stem}.xlsx", stem, message, comment)
 
 
 def _type_name(node: Node) -> str:
@@ -327,10 +311,6 @@ def _type_name(node: Node) -> str:
 def _stamp(now: datetime, run_id: str | None) -> str:
     """``20261202-210622.481-1a2b3c4d``: sorts by time, and two runs in one instant still differ."""
     return f"{now:%Y%m%d-%H%M%S}.{now.microsecond // 1000:03d}-{(run_id or uuid.uuid4().hex)[:8]}"
-
-
-def _safe(slug: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", slug)[:80]
 
 
 def _publish(result: dict[str, Any], name: str, link: str | None) -> None:

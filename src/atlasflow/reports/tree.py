@@ -1,4 +1,4 @@
-"""Walk issue hierarchies one level per search: roots, then the children of a whole level at once.
+"""Stage "fetch": walk issue hierarchies one level per search: roots, then the children of a whole level at once.
 
 Cloud links epics, stories and sub-tasks through ``parent``. Data Center links sub-tasks through ``parent``
 and epic children through the "Epic Link" custom field. Optional issue links add linked issues as
@@ -13,10 +13,10 @@ from typing import Any
 
 from atlasflow.clients.gcpause import gc_paused
 from atlasflow.clients.jira import JiraClient, chunks, jql_condition, quote_jql
-from atlasflow.export.pages import PageReader
 from atlasflow.formats.changes import natural_key
-from atlasflow.formats.jira_values import parse_jira_time, renderer
-from atlasflow.formats.records import ExportRow
+from atlasflow.formats.jira_values import renderer
+from atlasflow.reports.pages import PageReader
+from atlasflow.reports.rows import ExportRows, name_of
 
 BASE_FIELDS = (
     "summary",
@@ -55,9 +55,9 @@ class TreeWalker:
         client: The Jira client.
         extra_fields: Extra columns: title as asked (name or id) → field id.
         include_links: Follow issue links as well as the hierarchy.
-        walk: Whether levels below the first are walked; without, the fields only a walk needs
-            (``subtasks``, ``issuelinks``, multi-valued) are not fetched, so Cloud can serve the issues
-            by bulk fetches of 1000 instead of 100.
+        levels_below: Whether levels below the first will be asked for (:meth:`children`); without, the
+            fields only that needs (``subtasks``, ``issuelinks``) are not fetched, so Cloud can serve the
+            issues by bulk fetches of 1000 instead of 100 (a project's search already holds every level).
         within_projects: When given, every search the walker sends (roots, children, linked issues) is
             ``project in (...) AND (<query>)``: no issue of another project is read, whatever the
             hierarchy or links lead to.
@@ -69,15 +69,15 @@ class TreeWalker:
         extra_fields: dict[str, str],
         *,
         include_links: bool = False,
-        walk: bool = True,
+        levels_below: bool = True,
         within_projects: Sequence[str] = (),
     ) -> None:
         self.client = client
         self.within = f"project in ({', '.join(quote_jql(p) for p in within_projects)})" if within_projects else ""
         self.extra_fields = extra_fields
-        self.include_links = include_links and walk
+        self.include_links = include_links and levels_below
         self.epic_link = client.epic_link_field() if client.deployment == "datacenter" else None
-        base = BASE_FIELDS if walk else tuple(f for f in BASE_FIELDS if f != "subtasks")
+        base = BASE_FIELDS if levels_below else tuple(f for f in BASE_FIELDS if f != "subtasks")
         wanted = [*base, *extra_fields.values()]
         if self.epic_link:
             wanted.append(self.epic_link)
@@ -85,13 +85,13 @@ class TreeWalker:
             wanted.append("issuelinks")
         self.fields = list(dict.fromkeys(wanted))
         self.renderers = {fid: renderer(client.field_schema(fid)) for fid in extra_fields.values()}
+        #: The rows of what the walk reached (stage "rows"), rendering the extra columns as fetched.
+        self.rows = ExportRows(extra_fields, self.renderers)
         self.read_page = PageReader(self.fields, whole=set(extra_fields.values()))
 
     def fetch_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         """Issues by key (Jira answers 400 naming any key that does not exist)."""
-        queries = [
-            f"key in ({', '.join(quote_jql(k) for k in chunk)})" for chunk in chunks(keys, KEYS_PER_QUERY)
-        ]
+        queries = [f"key in ({', '.join(quote_jql(k) for k in chunk)})" for chunk in chunks(keys, KEYS_PER_QUERY)]
         return self.client.search_many([self.bounded(q) for q in queries], self.fields, self.read_page)
 
     def bounded(self, jql: str) -> str:
@@ -121,11 +121,9 @@ class TreeWalker:
         queries = []
         for chunk in chunks(list(frontier), KEYS_PER_QUERY):
             clause = f"parent in ({_key_list(chunk)})"
-            epics = [n for n in chunk if _name(n.issue.get("fields", {}).get("issuetype")) == "Epic"]
+            epics = [n for n in chunk if name_of(n.issue.get("fields", {}).get("issuetype")) == "Epic"]
             if self.epic_link and epics:
-                clause = (
-                    f"{clause} OR cf[{self.epic_link.removeprefix('customfield_')}] in ({_key_list(epics)})"
-                )
+                clause = f"{clause} OR cf[{self.epic_link.removeprefix('customfield_')}] in ({_key_list(epics)})"
             queries.append(clause)
         return queries
 
@@ -225,30 +223,6 @@ class TreeWalker:
             nodes[key] = node
             stack.extend((child, node) for child in waiting.pop(key, ()))
 
-    def rows(self, nodes: Iterable[Node]) -> list[ExportRow]:
-        """The rows of ``nodes``, built under the GC pause (:mod:`atlasflow.clients.gcpause`): they hold no
-        cycles, and a full collection over a large export's issues costs more than building them."""
-        with gc_paused():
-            return [self.to_row(node) for node in nodes]
-
-    def to_row(self, node: Node) -> ExportRow:
-        fields = node.issue.get("fields", {})
-        return ExportRow(
-            key=node.key,
-            summary=str(fields.get("summary") or ""),
-            type=_name(fields.get("issuetype")) or "",
-            status=_name(fields.get("status")) or "",
-            priority=_name(fields.get("priority")),
-            assignee=_person(fields.get("assignee")),
-            created=parse_jira_time(fields.get("created")),
-            updated=parse_jira_time(fields.get("updated")),
-            parent=node.parent,
-            root=node.root,
-            level=node.level,
-            relation=node.relation,
-            extra={title: self.renderers[fid](fields.get(fid)) for title, fid in self.extra_fields.items()},
-        )
-
 
 def may_have_children(issue: dict[str, Any]) -> bool:
     """Whether a hierarchy search can find children of ``issue``.
@@ -269,7 +243,7 @@ def relation_of(child: dict[str, Any], parent: dict[str, Any]) -> str:
     child_type = child.get("fields", {}).get("issuetype") or {}
     if child_type.get("subtask"):
         return "sub-task"
-    if _name(parent.get("fields", {}).get("issuetype")) == "Epic":
+    if name_of(parent.get("fields", {}).get("issuetype")) == "Epic":
         return "epic child"
     return "child"
 
@@ -280,25 +254,11 @@ def links_of(issue: dict[str, Any]) -> list[tuple[str, str]]:
     for link in issue.get("fields", {}).get("issuelinks") or []:
         link_type = link.get("type", {})
         if "outwardIssue" in link:
-            result.append(
-                (str(link["outwardIssue"]["key"]), str(link_type.get("outward", link_type.get("name"))))
-            )
+            result.append((str(link["outwardIssue"]["key"]), str(link_type.get("outward", link_type.get("name")))))
         elif "inwardIssue" in link:
-            result.append(
-                (str(link["inwardIssue"]["key"]), str(link_type.get("inward", link_type.get("name"))))
-            )
+            result.append((str(link["inwardIssue"]["key"]), str(link_type.get("inward", link_type.get("name")))))
     return result
 
 
 def _key_list(nodes: Sequence[Node]) -> str:
     return ", ".join(quote_jql(n.key) for n in nodes)
-
-
-def _name(value: Any) -> str | None:
-    return str(value["name"]) if isinstance(value, dict) and "name" in value else None
-
-
-def _person(value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return None
-    return str(value.get("displayName") or value.get("name") or value.get("accountId") or "") or None

@@ -12,8 +12,8 @@ import pytest
 
 from atlasflow.clients.http import ApiClient, AtlassianError
 from atlasflow.clients.jira import JiraClient
-from atlasflow.export.pages import PageReader
-from atlasflow.export.tree import BASE_FIELDS, Node, TreeWalker, links_of, may_have_children
+from atlasflow.reports.pages import PageReader
+from atlasflow.reports.tree import BASE_FIELDS, Node, TreeWalker, links_of, may_have_children
 from atlasflow.sandbox.app import Sandbox
 
 EXTRA = ["Description", "Fix versions", "Story Points", "Sprint", "Reviewers", "Status"]
@@ -27,7 +27,7 @@ def client_for(sb: Sandbox) -> JiraClient:
 def what_the_export_reads(walker: TreeWalker, issue: dict[str, Any]) -> tuple[Any, ...]:
     """Everything the walk and the workbook take from one issue."""
     node = Node(issue, parent="X-1", root="X-1", level=1, relation="child")
-    return walker.to_row(node), walker.parent_key(issue), may_have_children(issue), links_of(issue)
+    return walker.rows.row(node), walker.parent_key(issue), may_have_children(issue), links_of(issue)
 
 
 def test_kept_pages_give_the_rows_and_walk_of_the_whole_json(sandbox: Sandbox) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import JiraClient
-from atlasflow.export.tree import Node, TreeWalker
+from atlasflow.reports.tree import Node, TreeWalker
 
 
 def issue(key: str, parent: str | None = None, kind: str = "Task") -> dict[str, Any]:
