@@ -39,7 +39,8 @@ from typing import Any
 import httpx
 
 from atlasflow.clients.http import ApiClient
-from atlasflow.clients.jira import ID_PAGE_SIZE, REQUESTED_PAGE_SIZE, JiraClient, PageDecoder
+from atlasflow.clients.jira import REQUESTED_PAGE_SIZE, JiraClient
+from atlasflow.clients.jira_paging import ID_PAGE_SIZE, PageDecoder
 from atlasflow.reports.tree import TreeWalker
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.jira import JiraSite, iter_tree
@@ -132,7 +133,7 @@ class SequentialClient(JiraClient):
     ) -> Iterator[list[dict[str, Any]]]:
         token: str | None = None
         while True:
-            page = self._cloud_page(jql, fields, token, REQUESTED_PAGE_SIZE, decoder)
+            page = self.cloud_page(jql, fields, token, REQUESTED_PAGE_SIZE, decoder)
             yield page.get("issues", [])
             token = page.get("nextPageToken")
             if page.get("isLast", True) or not token:

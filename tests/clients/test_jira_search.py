@@ -15,7 +15,8 @@ import pytest
 
 from atlasflow.clients.gcpause import gc_paused
 from atlasflow.clients.http import ApiClient
-from atlasflow.clients.jira import JiraClient, id_range_queries, jql_condition
+from atlasflow.clients.jira import JiraClient
+from atlasflow.clients.jira_paging import id_range_queries, jql_condition
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
 from atlasflow.sandbox.jira import JiraSite

@@ -9,46 +9,30 @@ repeats, ids outside what was asked, or more pages than the ids can fill stop it
 
 from __future__ import annotations
 
-import functools
-import itertools
-import math
 import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
 
 from atlasflow.clients.gcpause import gc_paused
 from atlasflow.clients.http import ApiClient, AtlassianError
-from atlasflow.clients.ratelimit import critical_path
+from atlasflow.clients.jira_paging import Page, PageDecoder, plan
 
 Deployment = Literal["cloud", "datacenter"]
-Page = dict[str, Any]
-#: Decodes the body of a page of issues (search or bulk fetch) into what the caller keeps of it.
-PageDecoder = Callable[[bytes], Page]
 T = TypeVar("T")
 
 #: JQL longer than this goes in a POST body rather than the query string.
 MAX_GET_JQL = 1500
 #: Page size asked for; servers grant at most their own cap and we read back what came.
 REQUESTED_PAGE_SIZE = 1000
-#: Cloud ``search/jql`` page size when only ids are asked for (the documented maximum).
-ID_PAGE_SIZE = 5000
-#: The share of a page a range of a split Cloud id search is sized to fill on average: room for ids that
-#: are not spread evenly.
-RANGE_FILL = 0.8
 #: Issues per Cloud ``issue/bulkfetch``; up to the larger number when every field is named, at most
 #: :data:`BULK_FETCH_MAX_FIELDS` of them, and none is multi-valued.
 BULK_FETCH_SIZE = 100
 BULK_FETCH_SIZE_EFFICIENT = 1000
 BULK_FETCH_MAX_FIELDS = 100
 MULTI_VALUED = frozenset({"comment", "worklog", "attachment"})
-#: Data Center: the furthest ``startAt + maxResults`` a search reaches (Jira with OpenSearch answers 500
-#: "search platform limit of 10,000" past it; ``jira.search.platform.max.result.window``).
-DC_RESULT_WINDOW = 10_000
-_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
 
 class JiraClient:
@@ -90,9 +74,7 @@ class JiraClient:
 
     # --- search -------------------------------------------------------------------------------------
 
-    def search(
-        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None = None
-    ) -> Iterator[dict[str, Any]]:
+    def search(self, jql: str, fields: Sequence[str], decoder: PageDecoder | None = None) -> Iterator[dict[str, Any]]:
         """Every issue matching ``jql`` once, with the given fields (see :meth:`search_pages`)."""
         for page in self.search_pages(jql, fields, decoder):
             yield from page
@@ -102,10 +84,13 @@ class JiraClient:
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of issues, each issue once; the order of issues across pages is not the JQL's order.
 
+        The rest of the search after the first page is paged as :func:`atlasflow.clients.jira_paging.plan`
+        decides from that page.
+
         The first page is asked for with its fields: a small result is one request. A larger one is
         fetched in parallel, as many requests at once as :attr:`parallelism` allows (each takes a slot
-        of the client's rate limit): on Cloud, the ids in pages of :data:`ID_PAGE_SIZE`, by id ranges
-        paged at once when they are more than a page (see :meth:`_id_pages`), while the issues already
+        of the client's rate limit): on Cloud, the ids in pages of 5,000, by id ranges paged at once when
+        they are more than a page (:class:`~atlasflow.clients.jira_paging.CloudIdRanges`), while the issues already
         known are fetched by ``issue/bulkfetch``; on Data Center, ``startAt`` pages inside the search
         window and keyset ranges (``id > last``) beyond it.
 
@@ -122,9 +107,14 @@ class JiraClient:
                 pages and ids already read) and stops with one line naming the endpoint.
         """
         if self.deployment == "cloud":
-            yield from self._cloud_pages(jql, fields, decoder)
+            first = self.cloud_page(jql, fields, None, REQUESTED_PAGE_SIZE, decoder)
         else:
-            yield from self._dc_pages(jql, fields, decoder)
+            first = self.dc_page(jql, fields, 0, REQUESTED_PAGE_SIZE, decoder)
+        yield first.get("issues", [])
+        strategy = plan(self, self.deployment, jql, fields, decoder, first)
+        if strategy is not None:
+            with gc_paused():
+                yield from strategy.pages()
 
     def search_many(
         self, queries: Sequence[str], fields: Sequence[str], decoder: PageDecoder | None = None
@@ -136,7 +126,7 @@ class JiraClient:
             results = list(pool.map(lambda q: list(self.search(q, fields, decoder)), queries))
         return [issue for chunk in results for issue in chunk]
 
-    def _cloud_page(
+    def cloud_page(
         self, jql: str, fields: Sequence[str], token: str | None, size: int, decoder: PageDecoder | None = None
     ) -> Page:
         path = f"{self.rest}/search/jql"
@@ -152,92 +142,7 @@ class JiraClient:
             result = self.api.get_json(path, params, decoder=decoder)
         return result
 
-    def _cloud_pages(
-        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None
-    ) -> Iterator[list[dict[str, Any]]]:
-        first = self._cloud_page(jql, fields, None, REQUESTED_PAGE_SIZE, decoder)
-        issues: list[dict[str, Any]] = first.get("issues", [])
-        yield issues
-        if first.get("isLast", True) or not first.get("nextPageToken"):
-            return
-        seen = {str(issue["id"]) for issue in issues}
-        size = self._fetch_pool().submit(_first, self._bulk_fetch_size, fields)  # while the ids are planned
-        batches = (
-            functools.partial(self.bulk_fetch, batch, fields, decoder=decoder)
-            for batch in self._new_ids(jql, seen, size)
-        )
-        with gc_paused():
-            yield from self._pipelined(batches)
-
-    def _new_ids(self, jql: str, seen: set[str], size: Future[int]) -> Iterator[list[str]]:
-        """Batches of ``size`` ids matching ``jql`` that are not in ``seen`` (which they are added to)."""
-        batch: list[str] = []
-        for ids in self._id_pages(jql_condition(jql)):
-            for issue_id in ids:
-                if issue_id not in seen:
-                    seen.add(issue_id)
-                    batch.append(issue_id)
-                    if len(batch) == size.result():
-                        yield batch
-                        batch = []
-        if batch:
-            yield batch
-
-    def _id_pages(self, condition: str) -> Iterator[list[str]]:
-        """Every id matching ``condition``, by pages in the order they arrive (an id may come twice).
-
-        One ``nextPageToken`` chain would make the wait grow with the scope (a page of
-        :data:`ID_PAGE_SIZE` ids after the other). Instead, when the lowest ids (which also show the page
-        size the site grants) are not all, the highest id and the approximate count are asked for at once;
-        the span between is cut into ranges expected to fit a page each, and the ranges are paged in
-        parallel. The first range is open below and the last open above, so every id falls in exactly one range
-        whatever the site's order or count says: those only decide how even the ranges are, and a range
-        that holds more than a page goes on by its own token (ordered by id).
-
-        Bounded by what the server said (see :class:`IdPlan`, :class:`IdChain`): a count beyond the span's
-        width is taken as the width, and a token chain stops with an error when a page repeats ids already
-        read, holds ids its range excludes or more than the range can hold, or when the pages of all ranges
-        outnumber what the span can fill.
-
-        Raises:
-            AtlassianError: Naming ``search/jql`` and what the server got wrong.
-        """
-        pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="jira-ids")
-        try:
-            first = _first(self._cloud_page, _ordered(condition, "id ASC"), (), None, ID_PAGE_SIZE)
-            low_ids = [int(issue["id"]) for issue in first.get("issues", [])]
-            if first.get("isLast", True) or not first.get("nextPageToken") or not low_ids:
-                yield [str(i) for i in low_ids]
-                return
-            highest = pool.submit(_first, self._cloud_page, _ordered(condition, "id DESC"), (), None, 1)
-            count = pool.submit(_first, self.count, condition)
-            yield [str(i) for i in low_ids]  # fetched while the ranges are planned
-            top = [int(issue["id"]) for issue in highest.result().get("issues", [])]
-            plan = IdPlan((min(low_ids), max(top or low_ids) + 1), count.result(), len(low_ids))
-            pending = {
-                pool.submit(_first, self._cloud_page, chain.query, (), None, ID_PAGE_SIZE): chain
-                for chain in plan.chains(condition)
-            }
-            pages = 0
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    chain = pending.pop(future)
-                    page = future.result()
-                    pages += 1
-                    problem = chain.take([int(issue["id"]) for issue in page.get("issues", [])])
-                    problem = problem or plan.exceeded(pages)
-                    if problem:
-                        raise self._endless(chain.query, problem)
-                    yield [str(issue["id"]) for issue in page.get("issues", [])]
-                    token = page.get("nextPageToken")
-                    if not page.get("isLast", True) and token:
-                        next_page = pool.submit(_first, self._cloud_page, chain.query, (), token, ID_PAGE_SIZE)
-                        pending[next_page] = chain
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _endless(self, jql: str, problem: str) -> AtlassianError:
+    def endless(self, jql: str, problem: str) -> AtlassianError:
         """The one-line error that stops a search whose server does not end it."""
         method = "POST" if len(jql) > MAX_GET_JQL else "GET"
         endpoint = "search/jql" if self.deployment == "cloud" else "search"
@@ -276,7 +181,7 @@ class JiraClient:
             raise AtlassianError("Jira", "POST", path, None, f"{len(errors)} issue(s) not served: {detail}")
         return issues
 
-    def _bulk_fetch_size(self, fields: Sequence[str]) -> int:
+    def bulk_fetch_size(self, fields: Sequence[str]) -> int:
         """1000 when the request can be served "efficiently" (named single-valued fields, at most 100), else 100."""
         if not self._bulk_large or not fields or len(fields) > BULK_FETCH_MAX_FIELDS:
             return BULK_FETCH_SIZE
@@ -288,14 +193,14 @@ class JiraClient:
                 return BULK_FETCH_SIZE
         return BULK_FETCH_SIZE_EFFICIENT
 
-    def _pipelined(self, calls: Iterable[Callable[[], list[dict[str, Any]]]]) -> Iterator[list[dict[str, Any]]]:
+    def pipelined(self, calls: Iterable[Callable[[], list[dict[str, Any]]]]) -> Iterator[list[dict[str, Any]]]:
         """Run ``calls`` on the fetch pool (each decodes its page there); results in call order.
 
         Drawing the next call (an id page) never waits for earlier results: finished ones are handed
         on between draws, the rest once every call is submitted. So the chain of id pages runs at the
         network's pace while the pool fetches, and what waits is decoded pages the caller keeps anyway.
         """
-        pool = self._fetch_pool()
+        pool = self.fetch_pool()
         pending: deque[Future[list[dict[str, Any]]]] = deque()
         try:
             for call in calls:
@@ -308,13 +213,13 @@ class JiraClient:
             for future in pending:
                 future.cancel()
 
-    def _fetch_pool(self) -> ThreadPoolExecutor:
+    def fetch_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="jira-fetch")
             return self._pool
 
-    def _dc_page(
+    def dc_page(
         self, jql: str, fields: Sequence[str], start: int, size: int, decoder: PageDecoder | None = None
     ) -> Page:
         body = {"jql": jql, "startAt": start, "maxResults": size, "fields": list(fields)}
@@ -324,93 +229,12 @@ class JiraClient:
             result = self.api.get_json(f"{self.rest}/search", {**body, "fields": ",".join(fields)}, decoder=decoder)
         return result
 
-    def _dc_issues(
-        self, jql: str, fields: Sequence[str], start: int, size: int, decoder: PageDecoder | None
-    ) -> list[dict[str, Any]]:
-        issues: list[dict[str, Any]] = self._dc_page(jql, fields, start, size, decoder).get("issues", [])
-        return issues
-
-    def _dc_pages(
-        self, jql: str, fields: Sequence[str], decoder: PageDecoder | None
-    ) -> Iterator[list[dict[str, Any]]]:
-        first = self._dc_page(jql, fields, 0, REQUESTED_PAGE_SIZE, decoder)
-        issues: list[dict[str, Any]] = first.get("issues", [])
-        yield issues
-        total = int(first.get("total", len(issues)))
-        size = int(first.get("maxResults") or len(issues) or 1)
-        if not issues or total <= len(issues):
-            return
-        seen = {str(i["id"]) for i in issues}
-        with gc_paused():
-            if total <= DC_RESULT_WINDOW:
-                for start, page in zip(
-                    itertools.count(len(issues), size), self._dc_window(jql, fields, len(issues), total, size, decoder)
-                ):
-                    fresh = [issue for issue in page if str(issue["id"]) not in seen]
-                    if page and not fresh:
-                        raise self._endless(jql, f"the page at startAt={start} repeats issues already read")
-                    seen.update(str(issue["id"]) for issue in fresh)
-                    yield fresh
-            else:
-                yield from self._dc_keyset(jql, fields, size, seen, total, decoder)
-
-    def _dc_window(
-        self, jql: str, fields: Sequence[str], start: int, total: int, size: int, decoder: PageDecoder | None
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Pages from ``start`` up to ``total`` or the end of the search window, in parallel, in order."""
-        end = min(total, DC_RESULT_WINDOW)
-        calls = (
-            functools.partial(self._dc_issues, jql, fields, s, min(size, end - s), decoder)
-            for s in range(start, end, size)
-        )
-        yield from self._pipelined(calls)
-
-    def _dc_keyset(
-        self, jql: str, fields: Sequence[str], size: int, seen: set[str], total: int, decoder: PageDecoder | None
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Beyond the search window: ``(jql) AND id > last ORDER BY id``, one window after the other.
-
-        Bounded by what the server said: each page must bring an id above every id read before (the
-        query orders by id), and the windows are at most those the first ``total`` needs and one more
-        (issues created meanwhile); a window that starts empty ends the search, whatever the total says.
-
-        Raises:
-            AtlassianError: When a page repeats what was read, or the windows outnumber that bound.
-        """
-        condition = jql_condition(jql)
-        after: int | None = None
-        last: int | None = None
-        windows = math.ceil(total / DC_RESULT_WINDOW) + 1
-        for _ in range(windows):
-            clauses = [f"({condition})" if condition else "", f"id > {after}" if after is not None else ""]
-            query = " AND ".join(c for c in clauses if c) + " ORDER BY id ASC"
-            with critical_path():  # the next window's pages wait on this one
-                first = self._dc_page(query, fields, 0, size, decoder)
-            head: list[dict[str, Any]] = first.get("issues", [])
-            if not head:  # nothing past ``after``, whatever the total says
-                return
-            window_total = int(first.get("total", len(head)))
-            pages = itertools.chain([head], self._dc_window(query, fields, len(head), window_total, size, decoder))
-            for start, page in zip(itertools.count(0, size), pages):
-                if page:
-                    highest = max(int(issue["id"]) for issue in page)
-                    if last is not None and highest <= last:
-                        raise self._endless(query, f"the page at startAt={start} repeats ids already read")
-                    last = highest
-                fresh = [issue for issue in page if str(issue["id"]) not in seen]
-                seen.update(str(issue["id"]) for issue in fresh)
-                yield fresh
-            if window_total <= DC_RESULT_WINDOW:
-                return
-            after = last
-        raise self._endless(jql, f"{windows:,} windows of ids did not reach the end of a total of {total:,}")
-
     def count(self, jql: str) -> int:
         """How many issues match (Cloud: the approximate count; Data Center: the search total)."""
         if self.deployment == "cloud":
             body = self.api.post_json(f"{self.rest}/search/approximate-count", {"jql": jql}, idempotent=True)
             return int(body["count"])
-        return int(self._dc_page(jql, ["key"], 0, 0).get("total", 0))
+        return int(self.dc_page(jql, ["key"], 0, 0).get("total", 0))
 
     # --- fields -------------------------------------------------------------------------------------
 
@@ -504,8 +328,7 @@ def field_matches(catalogue: Sequence[dict[str, Any]], wanted: str) -> list[dict
     steps: list[Callable[[dict[str, Any]], bool]] = [
         lambda f: text in (f.get("id"), f.get("key")),
         lambda f: text.casefold() in (str(f.get("id")).casefold(), str(f.get("key")).casefold()),
-        lambda f: text.casefold()
-        in (str(f.get("name", "")).casefold(), str(f.get("untranslatedName", "")).casefold()),
+        lambda f: text.casefold() in (str(f.get("name", "")).casefold(), str(f.get("untranslatedName", "")).casefold()),
         lambda f: _loose(text) in (_loose(str(f.get("name", ""))), _loose(str(f.get("untranslatedName", "")))),
         lambda f: text.casefold() in (str(c).casefold() for c in f.get("clauseNames") or []),
     ]
@@ -530,151 +353,6 @@ def _field_kind(field: dict[str, Any]) -> str:
 def quote_jql(value: str) -> str:
     """A JQL string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def jql_condition(jql: str) -> str:
-    """The condition of a JQL query: what comes before a top-level ``ORDER BY`` (quoted text skipped)."""
-    masked: list[str] = []
-    quote: str | None = None
-    escaped = False
-    for char in jql:
-        if quote:
-            masked.append("_")
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = None
-        else:
-            masked.append(char)
-            if char in "\"'":
-                quote = char
-    match = _ORDER_BY.search("".join(masked))
-    return (jql[: match.start()] if match else jql).strip()
-
-
-def _first(call: Callable[..., T], *args: Any) -> T:
-    """``call(*args)`` on the critical path: every bulk fetch waits on the ids and what plans them."""
-    with critical_path():
-        return call(*args)
-
-
-def _ordered(condition: str, order: str) -> str:
-    return f"{condition} ORDER BY {order}" if condition else f"ORDER BY {order}"
-
-
-def id_range_edges(span: tuple[int, int], ranges: int) -> list[tuple[int | None, int | None]]:
-    """``ranges`` (start, end) id ranges, even over ``span`` (lowest, past the highest); the first is open
-    below (``None``) and the last open above, so together they hold every id."""
-    low, high = span
-    ranges = max(1, min(ranges, high - low))
-    bounds = [low + (high - low) * n // ranges for n in range(1, ranges)]
-    return list(zip([None, *bounds], [*bounds, None], strict=True))
-
-
-def id_range_query(condition: str, start: int | None, end: int | None) -> str:
-    """``condition`` restricted to ``start <= id < end`` (either end open when ``None``)."""
-    clauses = [f"({condition})" if condition else ""]
-    clauses += [f"id >= {start}" if start is not None else "", f"id < {end}" if end is not None else ""]
-    return " AND ".join(c for c in clauses if c) or condition
-
-
-def id_range_queries(condition: str, span: tuple[int, int], ranges: int) -> list[str]:
-    """``condition`` cut into ``ranges`` queries by id (see :func:`id_range_edges`): together they match
-    what ``condition`` matches, each issue once."""
-    return [id_range_query(condition, start, end) for start, end in id_range_edges(span, ranges)]
-
-
-@dataclass
-class IdChain:
-    """The ``nextPageToken`` chain of one id range, ordered by id, and what its pages may hold.
-
-    Attributes:
-        query: The range's query (``ORDER BY id ASC``).
-        start: The lowest id the range asks for (``None``: open below).
-        end: Past the highest id it asks for (``None``: open above).
-        capacity: How many distinct ids it can hold: ids are distinct integers, so its width within the
-            span; an open end adds a page (issues created, or moved into scope, while the search runs).
-        read: Distinct ids read so far, each above the ones before.
-        highest: The highest id read so far.
-        pages: Pages read so far.
-    """
-
-    query: str
-    start: int | None
-    end: int | None
-    capacity: int
-    read: int = 0
-    highest: int | None = None
-    pages: int = 0
-
-    def take(self, ids: list[int]) -> str | None:
-        """Account for a page of ``ids``; what makes the server's answer impossible, else ``None``.
-
-        A page may repeat ids at its edge (eventual consistency), never hold only ids at or below the
-        highest already read, nor ids outside the range, nor more distinct ids than the range holds.
-        """
-        self.pages += 1
-        low, high = self.start, self.end
-        outside = [i for i in ids if (low is not None and i < low) or (high is not None and i >= high)]
-        if outside:
-            return f"page {self.pages} of a range of ids holds id {outside[0]}, which the range excludes"
-        new = [i for i in ids if self.highest is None or i > self.highest]
-        if ids and not new:
-            return f"page {self.pages} of a range of ids repeats ids already read (its nextPageToken never ends)"
-        self.read += len(set(new))
-        self.highest = max(new, default=self.highest)
-        if self.read > self.capacity:
-            return f"a range of ids gave {self.read:,} ids, more than the {self.capacity:,} it can hold"
-        return None
-
-
-@dataclass(frozen=True)
-class IdPlan:
-    """Id ranges planned from what Jira said: the span of ids (lowest, past the highest), the approximate
-    count and the page size it grants.
-
-    The count is approximate and may be wrong: ids are distinct integers, so no more than the span's width
-    match; a count beyond that is taken as the width. The ranges are sized to fill :data:`RANGE_FILL` of a
-    page each, and the id pages of all ranges together are bounded by what the span can hold.
-    """
-
-    span: tuple[int, int]
-    count: int
-    page: int
-
-    @property
-    def width(self) -> int:
-        return self.span[1] - self.span[0]
-
-    @property
-    def ranges(self) -> int:
-        return max(1, math.ceil(min(self.count, self.width) / (self.page * RANGE_FILL)))
-
-    @property
-    def max_pages(self) -> int:
-        """Id pages a search may take: twice one per range and one per page the span's ids fill (pages
-        may come shorter than granted), with a page more at each open end."""
-        return 2 * (self.ranges + math.ceil((self.width + 2 * self.page) / self.page))
-
-    def chains(self, condition: str) -> list[IdChain]:
-        low, high = self.span
-        chains = []
-        for start, end in id_range_edges(self.span, self.ranges):
-            width = (high if end is None else end) - (low if start is None else start)
-            capacity = width + self.page * ((start is None) + (end is None))
-            chains.append(IdChain(_ordered(id_range_query(condition, start, end), "id ASC"), start, end, capacity))
-        return chains
-
-    def exceeded(self, pages: int) -> str | None:
-        """What is wrong when ``pages`` id pages were read, else ``None``."""
-        if pages <= self.max_pages:
-            return None
-        return (
-            f"{pages:,} pages of ids for ids {self.span[0]:,} to {self.span[1] - 1:,} "
-            f"(approximate count {self.count:,}): at most {self.max_pages:,} can hold them"
-        )
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:

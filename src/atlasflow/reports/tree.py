@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from atlasflow.clients.gcpause import gc_paused
-from atlasflow.clients.jira import JiraClient, chunks, jql_condition, quote_jql
+from atlasflow.clients.jira import JiraClient, chunks, quote_jql
+from atlasflow.clients.jira_paging import jql_condition
 from atlasflow.formats.changes import natural_key
 from atlasflow.formats.jira_values import renderer
 from atlasflow.reports.pages import PageReader
