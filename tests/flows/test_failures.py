@@ -72,3 +72,15 @@ def test_a_run_installs_the_traceback_filter_once() -> None:
     refused(return_state=True)
     for name in RUN_LOGGERS:
         assert sum(isinstance(f, _NoTracebackForExpected) for f in logging.getLogger(name).filters) == 1
+
+
+def test_a_bad_parameter_fails_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    from atlasflow.flows.confluence_table_sync import confluence_table_sync
+    from atlasflow.flows.report_results import report_results
+
+    sync = confluence_table_sync(page_id=1, table=0, key_column="Key", return_state=True)
+    assert sync.is_failed() and sync.message == "give exactly one of rows or source"
+    report = report_results(confluence_page_id=1, max_rows=10, return_state=True)
+    assert report.is_failed()
+    assert report.message == "max_rows (at least 1) and archive_page_id go together: give both or neither"
+    assert tracebacks(caplog) == []

@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
+from atlasflow.errors import ConfigurationError
 from atlasflow.files import input_file
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 from atlasflow.formats.sources import FormulaMode, read_rows
@@ -87,7 +88,7 @@ def confluence_table_sync(
     """
     logger = get_run_logger()
     if (rows is None) == (source is None):
-        raise ValueError("give exactly one of rows or source")
+        raise ConfigurationError("give exactly one of rows or source")
     page_id = page_key(page_id)
     if rows is not None:
         data = rows

@@ -31,6 +31,7 @@ from prefect.variables import Variable
 
 from atlasflow.blocks import confluence_client
 from atlasflow.clients.confluence import ConfluenceClient, Page
+from atlasflow.errors import ConfigurationError
 from atlasflow.formats.confluence_tables import MergeResult, merge_rows, read_table
 from atlasflow.formats.messages import fit_post, inert
 from atlasflow.runtime.failures import one_line_failures
@@ -248,7 +249,7 @@ def report_results(
     logger = get_run_logger()
     confluence_page_id = page_key(confluence_page_id)
     if (max_rows is None) != (archive_page_id is None) or (max_rows is not None and max_rows < 1):
-        raise ValueError("max_rows (at least 1) and archive_page_id go together: give both or neither")
+        raise ConfigurationError("max_rows (at least 1) and archive_page_id go together: give both or neither")
     since = read_watermark(watermark_variable)
     until = datetime.now(UTC) - timedelta(seconds=settle_seconds)
     rows = finished_runs(since, until)
