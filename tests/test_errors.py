@@ -113,3 +113,12 @@ def test_importing_atlasflow_changes_no_logger() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "0"
+
+
+def test_a_channel_reference_without_a_team_is_a_configuration_error() -> None:
+    from atlasflow.clients.http import ApiClient
+    from atlasflow.clients.mattermost import MattermostClient
+
+    client = MattermostClient(ApiClient("Mattermost", "http://127.0.0.1:9"))  # refused before any request
+    with pytest.raises(ConfigurationError, match="give team-name/channel-name"):
+        client.channel("reports")

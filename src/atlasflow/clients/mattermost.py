@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from atlasflow.clients.http import ApiClient
-from atlasflow.errors import ApiError
+from atlasflow.errors import ApiError, ConfigurationError
 
 _ID = re.compile(r"^[a-z0-9]{26}$")
 
@@ -46,7 +46,7 @@ class MattermostClient:
         """The channel ``team-name/channel-name``, ``channel-name`` (in the block's team) or a channel id.
 
         Raises:
-            ValueError: A bare channel name without a team to look it up in.
+            ConfigurationError: A bare channel name without a team to look it up in.
             ApiError: The server does not know the channel or the bot may not see it.
         """
         team, _, name = reference.strip().rpartition("/")
@@ -57,7 +57,7 @@ class MattermostClient:
             return Channel(str(data["id"]), str(data["name"]), team_name)
         team = team or self.team or ""
         if not team or not name:
-            raise ValueError(
+            raise ConfigurationError(
                 f"channel {reference!r}: give team-name/channel-name, a channel id, or set the block's team"
             )
         data = self.api.get_json(f"/api/v4/teams/name/{quote(team)}/channels/name/{quote(name)}")
