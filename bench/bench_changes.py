@@ -20,7 +20,7 @@ from pathlib import Path
 from bench_export import client_for
 
 from atlasflow.formats.changes import describe_changes, diff_snapshots
-from atlasflow.formats.excel import write_export_workbook
+from atlasflow.reports.sheets import write_export_workbook
 from atlasflow.reports.snapshots import SnapshotStore, build_snapshot
 from atlasflow.reports.tree import Node, TreeWalker
 from atlasflow.sandbox.app import Sandbox

@@ -198,7 +198,7 @@ def _naive(value: Any) -> Any:
 
 
 def _run_ours(count: int, seed: int, out: Path) -> None:
-    from atlasflow.formats.excel import write_export_workbook
+    from atlasflow.reports.sheets import write_export_workbook
 
     write_export_workbook(
         out,

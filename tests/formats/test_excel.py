@@ -16,8 +16,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from atlasflow.formats import excel
 from atlasflow.formats.changes import describe_changes, diff_snapshots, snapshot_of
-from atlasflow.formats.excel import WorkbookStats, write_export_workbook
 from atlasflow.formats.records import ExportRow
+from atlasflow.reports.sheets import WorkbookStats, write_export_workbook
 
 BROWSE = "https://acme.atlassian.net/browse/"
 PARIS = timezone(timedelta(hours=2))

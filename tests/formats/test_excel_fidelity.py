@@ -9,9 +9,9 @@ from typing import Any
 import openpyxl
 from openpyxl.utils.escape import unescape
 
-from atlasflow.formats.excel import tree_order, write_export_workbook
 from atlasflow.formats.jira_values import Link, render
 from atlasflow.formats.records import ExportRow
+from atlasflow.reports.sheets import tree_order, write_export_workbook
 
 WHEN = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
 

@@ -19,9 +19,9 @@ import openpyxl
 import pytest
 from test_excel_fidelity import WHEN, row  # the same issue rows as the other fidelity tests
 
-from atlasflow.formats.excel import write_export_workbook
 from atlasflow.formats.jira_values import Link
 from atlasflow.formats.records import ExportRow
+from atlasflow.reports.sheets import write_export_workbook
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 pytestmark = pytest.mark.skipif(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from atlasflow.formats.changes import diff_snapshots, snapshot_of
-from atlasflow.formats.excel import write_export_workbook
 from atlasflow.formats.jira_values import Link
 from atlasflow.formats.records import ExportRow
+from atlasflow.reports.sheets import write_export_workbook
 
 audit = pytest.importorskip("openxml_audit")
 

@@ -110,7 +110,7 @@ def plan(
     return DcKeyset(transport, jql, fields, decoder, seen, total, size)
 
 
-def on_critical_path(call: Callable[..., T], *args: Any) -> T:
+def run_on_critical_path(call: Callable[..., T], *args: Any) -> T:
     """``call(*args)`` on the critical path (:func:`atlasflow.clients.ratelimit.critical_path`): every bulk
     fetch waits on the ids and what plans them."""
     with critical_path():
@@ -130,7 +130,7 @@ class CloudBulkFetch:
 
     def pages(self) -> Iterator[list[Issue]]:
         t = self.transport
-        size = t.fetch_pool().submit(on_critical_path, t.bulk_fetch_size, self.fields)  # while the ids are planned
+        size = t.fetch_pool().submit(run_on_critical_path, t.bulk_fetch_size, self.fields)  # while the ids are planned
         batches = (
             functools.partial(t.bulk_fetch, batch, self.fields, decoder=self.decoder) for batch in self._new_ids(size)
         )
@@ -181,18 +181,18 @@ class CloudIdRanges:
         t, condition = self.transport, self.condition
         pool = ThreadPoolExecutor(max_workers=t.parallelism, thread_name_prefix="jira-ids")
         try:
-            first = on_critical_path(t.cloud_page, ordered(condition, "id ASC"), (), None, ID_PAGE_SIZE)
+            first = run_on_critical_path(t.cloud_page, ordered(condition, "id ASC"), (), None, ID_PAGE_SIZE)
             low_ids = [int(issue["id"]) for issue in first.get("issues", [])]
             if first.get("isLast", True) or not first.get("nextPageToken") or not low_ids:
                 yield [str(i) for i in low_ids]
                 return
-            highest = pool.submit(on_critical_path, t.cloud_page, ordered(condition, "id DESC"), (), None, 1)
-            count = pool.submit(on_critical_path, t.count, condition)
+            highest = pool.submit(run_on_critical_path, t.cloud_page, ordered(condition, "id DESC"), (), None, 1)
+            count = pool.submit(run_on_critical_path, t.count, condition)
             yield [str(i) for i in low_ids]  # fetched while the ranges are planned
             top = [int(issue["id"]) for issue in highest.result().get("issues", [])]
             id_plan = IdPlan((min(low_ids), max(top or low_ids) + 1), count.result(), len(low_ids))
             pending = {
-                pool.submit(on_critical_path, t.cloud_page, chain.query, (), None, ID_PAGE_SIZE): chain
+                pool.submit(run_on_critical_path, t.cloud_page, chain.query, (), None, ID_PAGE_SIZE): chain
                 for chain in id_plan.chains(condition)
             }
             pages = 0
@@ -209,7 +209,7 @@ class CloudIdRanges:
                     yield [str(issue["id"]) for issue in page.get("issues", [])]
                     token = page.get("nextPageToken")
                     if not page.get("isLast", True) and token:
-                        next_page = pool.submit(on_critical_path, t.cloud_page, chain.query, (), token, ID_PAGE_SIZE)
+                        next_page = pool.submit(run_on_critical_path, t.cloud_page, chain.query, (), token, ID_PAGE_SIZE)
                         pending[next_page] = chain
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

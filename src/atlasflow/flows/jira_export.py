@@ -22,10 +22,10 @@ from atlasflow.files import input_file, output_directory, reports_root
 from atlasflow.flows.delivery import DeliveryReport, Destinations, Parcel, deliver
 from atlasflow.flows.snapshots import snapshot_store
 from atlasflow.formats.changes import ChangeReport, Snapshot, describe_changes, diff_snapshots, natural_key
-from atlasflow.formats.excel import read_export_rows, write_export_workbook
 from atlasflow.formats.messages import figure_text, inert, is_empty, label
 from atlasflow.formats.records import ExportRow
 from atlasflow.reports.scope import Scope, scope_id, scope_of
+from atlasflow.reports.sheets import read_export_rows, write_export_workbook
 from atlasflow.reports.snapshots import build_snapshot
 from atlasflow.reports.tree import Node, TreeWalker
 from atlasflow.runtime.failures import one_line_failures

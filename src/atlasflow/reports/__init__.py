@@ -12,10 +12,12 @@ Stages, in the order a report runs them (the modules they live in):
    offsets and keyset) is the client's: :mod:`atlasflow.clients.jira_paging`, planned from the first page.
 3. **rows** (:mod:`.rows`): ``walker.rows(nodes)`` → :class:`~atlasflow.formats.records.ExportRow`, the one
    row model (key, summary, type, status, people, dates, place in the tree, extra columns).
-4. **sheets and files**: the export's layout and its streaming xlsx writer are
-   :func:`atlasflow.formats.excel.write_export_workbook` (atomic replace; "Root Issues", "Child Issues",
-   "Hierarchy", "Changes", "Summary"); :mod:`atlasflow.formats.xlsx_stream` writes any other sheets.
-5. **snapshot and changes** (:mod:`.snapshots`, :mod:`atlasflow.formats.changes`): ``build_snapshot(rows,
+4. **sheets** (:mod:`.sheets`): the export's workbook layout, :func:`~.sheets.write_export_workbook`
+   ("Root Issues", "Child Issues", "Hierarchy", "Changes", "Summary") and :func:`~.sheets.read_export_rows`.
+5. **files** (:mod:`atlasflow.formats.excel`, pure): :func:`~atlasflow.formats.excel.write_workbook` writes
+   any report's sheets to a temporary file that atomically replaces the target; :class:`~atlasflow.formats.excel.Table`,
+   the cell values and :func:`~atlasflow.formats.excel.write_count_table` are what sheets are made of.
+6. **snapshot and changes** (:mod:`.snapshots`, :mod:`atlasflow.formats.changes`): ``build_snapshot(rows,
    columns)``, ``SnapshotStore.load/save`` (saved only once the file reached a reader), ``diff_snapshots``,
    ``describe_changes``. Large builds run under the one GC pause, :func:`atlasflow.clients.gcpause.gc_paused`.
 
@@ -33,8 +35,8 @@ How a new report plugs in (``atlasflow/flows/jira_history.py``, ``jira_worklogs.
   besides issues (changelogs, worklogs: a client method whose paging is a strategy in
   :mod:`atlasflow.clients.jira_paging`), its row builder (a class like :class:`~.rows.ExportRows` turning
   nodes and what it fetched into its own rows), and its sheets (a ``write_<report>_workbook(path, rows, …)``
-  beside the export's, built on :mod:`atlasflow.formats.xlsx_stream` and the cell helpers of
-  :mod:`atlasflow.formats.excel`).
+  in a module beside :mod:`.sheets`: a ``fill(book)`` of :class:`~atlasflow.formats.excel.Table` sheets handed
+  to :func:`~atlasflow.formats.excel.write_workbook`).
 - **It reuses** the scope, the walker (roots, levels, ``within_projects``, ``max_depth`` and the walk's
   stop at ``MAX_LEVELS``), the rate limit and retries of the client, the snapshot store and its save rule
   (its own ``scope_id`` settings, e.g. ``{"report": "history", ...}``), delivery and notification as the
