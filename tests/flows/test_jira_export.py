@@ -122,7 +122,7 @@ def test_a_storm_of_transient_faults_gives_the_same_workbook(site: Sandbox, tmp_
 
 def test_a_walk_without_max_depth_stops_at_max_levels_with_one_line(cloud_site: Sandbox, tmp_path: Path) -> None:
     """A chain of links longer than MAX_LEVELS (as a server inventing a new level each time would answer)."""
-    from atlasflow.flows.jira_export import MAX_LEVELS
+    from atlasflow.reports.tree import MAX_LEVELS
 
     jira = cloud_site.jira
     chain = [jira.create_issue("DEMO", "Task", f"link {i}") for i in range(MAX_LEVELS + 2)]

@@ -27,15 +27,12 @@ from atlasflow.formats.records import ExportRow
 from atlasflow.reports.scope import Scope, scope_id, scope_of
 from atlasflow.reports.sheets import read_export_rows, write_export_workbook
 from atlasflow.reports.snapshots import build_snapshot
-from atlasflow.reports.tree import Node, TreeWalker
+from atlasflow.reports.tree import Node, TreeWalker, walk_levels
 from atlasflow.runtime.failures import one_line_failures
 from atlasflow.runtime.hooks import job_hooks
 from atlasflow.runtime.params import PageId, page_key
 from atlasflow.runtime.progress import RunProgressBar as Progress
 from atlasflow.runtime.tasks import opaque, remote_task
-
-#: Levels walked below the roots at most when no ``max_depth`` is given.
-MAX_LEVELS = 50
 
 
 @dataclass(frozen=True)
@@ -89,43 +86,31 @@ def compare(
 
 
 def walk(walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool, progress: Progress) -> list[Node]:
-    """The roots and, when ``follow``, every level below them down to ``max_depth``, one search per level.
-
-    Without ``max_depth`` the walk stops at :data:`MAX_LEVELS`: a server answering new issues level after level
-    (or a chain of links that long) fails the run with one line instead of walking on.
+    """The roots and, when ``follow``, every level below them (:func:`atlasflow.reports.tree.walk_levels`), each
+    level one :func:`fetch_level` task.
 
     The progress bar moves with each level: toward 80% by the share of ``max_depth`` done, or, without a
     depth limit, half of what is left per level (the depth of a tree is not known before it is walked).
-
-    Raises:
-        LookupError: Issues were still found :data:`MAX_LEVELS` levels below the roots, without ``max_depth``.
     """
     logger = get_run_logger()
-    nodes = list(roots)
     if not follow:
-        return nodes
-    seen = {n.key for n in nodes}
-    frontier = nodes
-    level = 0
-    while frontier and (max_depth is None or level < max_depth):
-        if max_depth is None and level == MAX_LEVELS:
-            raise LookupError(
-                f"Jira still answered issues {MAX_LEVELS} levels below the roots (Jira hierarchies have a few "
-                "levels; a chain of links or a server that never ends?): the walk was stopped; set max_depth"
-            )
-        level += 1
-        frontier = fetch_level(walker, opaque(frontier), opaque(seen)).nodes
-        nodes.extend(frontier)
+        return list(roots)
+
+    def next_level(frontier: list[Node], seen: set[str]) -> list[Node]:
+        return fetch_level(walker, opaque(frontier), opaque(seen)).nodes
+
+    def reached(level: int, frontier: list[Node], total: int) -> None:
         share = level / max_depth if max_depth else 1 - 0.5**level
-        progress.update(10 + 70 * share, f"level {level}: {len(frontier)} issue(s), {len(nodes)} in all")
+        progress.update(10 + 70 * share, f"level {level}: {len(frontier)} issue(s), {total} in all")
         logger.info(
             "level %d: %d issue(s), %d in all, %d requests so far",
             level,
             len(frontier),
-            len(nodes),
+            total,
             walker.client.requests_made,
         )
-    return nodes
+
+    return walk_levels(roots, max_depth, next_level, reached)
 
 
 @task(cache_policy=NONE, timeout_seconds=1800)

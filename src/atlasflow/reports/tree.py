@@ -7,7 +7,7 @@ children. Every issue is visited once, whatever cycles the links form.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ BASE_FIELDS = (
 )
 #: Keys per ``parent in (...)`` / ``key in (...)`` clause (long JQL goes in a POST body).
 KEYS_PER_QUERY = 500
+#: Levels walked below the roots at most when no ``max_depth`` is given.
+MAX_LEVELS = 50
 
 
 @dataclass(slots=True)
@@ -223,6 +225,39 @@ class TreeWalker:
             node = Node(issue) if parent is None else self._child(issue, parent, relation_of(issue, parent.issue))
             nodes[key] = node
             stack.extend((child, node) for child in waiting.pop(key, ()))
+
+
+def walk_levels(
+    roots: Sequence[Node],
+    max_depth: int | None,
+    next_level: Callable[[list[Node], set[str]], list[Node]],
+    reached: Callable[[int, list[Node], int], None],
+) -> list[Node]:
+    """The roots and every level below them down to ``max_depth``: ``next_level(frontier, seen)`` finds the
+    next level (e.g. :meth:`TreeWalker.children`, or a task that calls it), ``reached(level, issues, total)``
+    is told of each.
+
+    Without ``max_depth`` the walk stops at :data:`MAX_LEVELS`: a server answering new issues level after level
+    (or a chain of links that long) fails with one line instead of walking on.
+
+    Raises:
+        LookupError: Issues were still found :data:`MAX_LEVELS` levels below the roots, without ``max_depth``.
+    """
+    nodes = list(roots)
+    seen = {n.key for n in nodes}
+    frontier = nodes
+    level = 0
+    while frontier and (max_depth is None or level < max_depth):
+        if max_depth is None and level == MAX_LEVELS:
+            raise LookupError(
+                f"Jira still answered issues {MAX_LEVELS} levels below the roots (Jira hierarchies have a few "
+                "levels; a chain of links or a server that never ends?): the walk was stopped; set max_depth"
+            )
+        level += 1
+        frontier = next_level(frontier, seen)
+        nodes.extend(frontier)
+        reached(level, frontier, len(nodes))
+    return nodes
 
 
 def may_have_children(issue: dict[str, Any]) -> bool:
