@@ -140,7 +140,8 @@ def test_hostile_inbox_rows_start_nothing_and_the_requester_is_recorded(
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(rows["REQ-OK"]["Run ID"]))
     assert f"{REQUESTER_TAG}Mallory Editor" in run.tags
-    assert run.parameters == {"output_dir": "reports", "project_key": "DEMO", "max_depth": 1}
+    expected = {"output_dir": "reports", "project_key": "DEMO", "max_depth": 1, "within_projects": ["DEMO"]}
+    assert run.parameters == expected
 
     with get_client(sync_client=True) as client:  # a worker picks the run up and it goes on and on
         client.set_flow_run_state(run.id, Running(), force=True)
