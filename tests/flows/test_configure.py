@@ -119,7 +119,8 @@ def test_service_account_client_credentials_come_from_the_environment(monkeypatc
     jira, confluence = blocks["jira"], blocks["confluence"]
     assert isinstance(jira, JiraCredentials) and isinstance(confluence, ConfluenceCredentials)
     assert jira.credential_kind() == confluence.credential_kind() == "oauth"
-    assert jira.token is None and jira.client_id == "cloud-client" and jira.cloud_id == "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+    assert jira.token is None and jira.client_id == "cloud-client"
+    assert jira.cloud_id == "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
     assert jira.client_secret is not None and jira.client_secret.get_secret_value() == "cloud-secret"
     assert confluence.resolved_deployment() == "datacenter" and confluence.client_id == "dc-client"
 
