@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from openpyxl import load_workbook
@@ -21,6 +23,14 @@ def running_site(mode: str, sandbox: Sandbox | None = None) -> Iterator[Sandbox]
         save_sandbox_blocks(sb, prefix="")
         Variable.set(NOTIFIER_VARIABLE, "mattermost-webhook/mattermost", overwrite=True)
         yield sb
+
+
+def fresh_watermark() -> str:
+    """A new report watermark variable set to now: a report on it covers the runs that end from here on, not
+    every run of the session's Prefect server (hundreds, in whatever order the tests ran)."""
+    name = f"wm_{uuid.uuid4().hex[:8]}"
+    Variable.set(name, datetime.now(UTC).isoformat(), overwrite=True)
+    return name
 
 
 def sheet_rows(path: str, sheet: str) -> list[dict[str, Any]]:
