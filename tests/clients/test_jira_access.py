@@ -15,7 +15,9 @@ from atlasflow.sandbox.identity import account_id
 
 def client_as(sb: Sandbox, username: str, token: str) -> JiraClient:
     user = {"username": username} if sb.mode == "cloud" else {}
-    return JiraCredentials(url=sb.jira_url, deployment=sb.mode, token=SecretStr(token), **user).get_client()
+    # No shared rate limit: it lives on a Prefect server, which these HTTP-only tests do not start.
+    credentials = JiraCredentials(url=sb.jira_url, deployment=sb.mode, token=SecretStr(token), rate_limit=None, **user)
+    return credentials.get_client()
 
 
 def account(sb: Sandbox, username: str) -> str:
