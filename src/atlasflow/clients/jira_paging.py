@@ -209,7 +209,9 @@ class CloudIdRanges:
                     yield [str(issue["id"]) for issue in page.get("issues", [])]
                     token = page.get("nextPageToken")
                     if not page.get("isLast", True) and token:
-                        next_page = pool.submit(run_on_critical_path, t.cloud_page, chain.query, (), token, ID_PAGE_SIZE)
+                        next_page = pool.submit(
+                            run_on_critical_path, t.cloud_page, chain.query, (), token, ID_PAGE_SIZE
+                        )
                         pending[next_page] = chain
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
