@@ -99,7 +99,7 @@ def test_report_killed_at_each_step_converges_to_one_row_per_run(dc_site: Sandbo
     watermark = fresh_watermark()
     jira_export(root_tickets=["DEMO-1"], output_dir=str(tmp_path))
     jira_export(root_tickets=["DEMO-404404"], output_dir=str(tmp_path), return_state=True)
-    dc_site.state.faults = Faults(stall=step, stall_seconds=3)
+    dc_site.state.faults = Faults(stall=step, stall_seconds=2)  # long enough to kill and count below
     code = (
         "from atlasflow.flows.report_results import report_results\n"
         f"report_results(confluence_page_id={JOB_RESULTS_ID!r}, watermark_variable={watermark!r}, "
@@ -107,12 +107,18 @@ def test_report_killed_at_each_step_converges_to_one_row_per_run(dc_site: Sandbo
     )
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     process = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
+    method, path = step.split(" ", 1)
     try:
         assert dc_site.state.faults.stalled.wait(timeout=120), f"the report never reached {step}"
         os.killpg(process.pid, signal.SIGKILL)
+        answered = len(dc_site.state.log.matching(path, method))
     finally:
         process.wait(timeout=30)
-    time.sleep(3.5)  # the held request completes on the server, as it would after a client died
+    # The held request completes on the server (it is logged then), as it would after a client died.
+    deadline = time.monotonic() + 30
+    while len(dc_site.state.log.matching(path, method)) == answered:
+        assert time.monotonic() < deadline, f"the held {step} never completed"
+        time.sleep(0.05)
 
     first = report_results(confluence_page_id=JOB_RESULTS_ID, watermark_variable=watermark, settle_seconds=0)
     again = report_results(confluence_page_id=JOB_RESULTS_ID, watermark_variable=watermark, settle_seconds=0)
