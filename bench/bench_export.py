@@ -236,9 +236,9 @@ def run(args: argparse.Namespace, scopes: list[Scope], out: Path) -> int:
     from pydantic import SecretStr
 
     from atlasflow.blocks.credentials import JiraCredentials
-    from atlasflow.deployments.setup import ensure_rate_limit
     from atlasflow.flows.jira_export import jira_export
     from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT, PrefectRateLimiter
+    from atlasflow.server_setup import ensure_rate_limit
 
     latency = args.latency_ms / 1000
     failed = 0

@@ -11,9 +11,9 @@ import yaml
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from atlasflow.cli import main
-from atlasflow.deployments.setup import crash_automation
 from atlasflow.runtime.hooks import ENDED_EVENT, JOB_FLOWS, UNREPORTED_WHEN_COMPLETED
 from atlasflow.runtime.params import page_key
+from atlasflow.server_setup import crash_automation
 
 ROOT = Path(__file__).resolve().parents[1]
 

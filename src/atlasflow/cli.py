@@ -76,7 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from atlasflow.deployments.setup import SetupOptions, setup
+    from atlasflow.server_setup import SetupOptions, setup
 
     options = SetupOptions(
         pool_limit=args.pool_limit, jira_requests_per_second=args.jira_rate, crash_after_seconds=args.crash_after
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.func is _sandbox:  # no Prefect
         return int(args.func(args))
-    from atlasflow.deployments.setup import flow_run_settings
+    from atlasflow.server_setup import flow_run_settings
 
     with flow_run_settings():
         return int(args.func(args))

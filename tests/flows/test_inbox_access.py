@@ -15,9 +15,8 @@ from pydantic import SecretStr
 
 from atlasflow.blocks import JiraCredentials
 from atlasflow.blocks.credentials import confluence_client
-from atlasflow.deployments.setup import POOL, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
-from atlasflow.flows.inbox_access import REQUESTER_ID_TAG, Rejected, RowHistory
+from atlasflow.flows.inbox_access import Rejected, RowHistory, requester_tag
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import KEY, request_text, run_job_inbox
 from atlasflow.formats.confluence_tables import merge_rows, read_table
@@ -27,6 +26,7 @@ from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
 from atlasflow.sandbox.core import default_accounts
 from atlasflow.sandbox.identity import account_id
 from atlasflow.sandbox.jira.jql import parse, search
+from atlasflow.server_setup import POOL, SetupOptions, setup
 
 EXPORT = "jira_export"
 
@@ -100,7 +100,7 @@ def test_a_row_removed_and_readded_belongs_to_whoever_readded_it(cloud_site: San
     state = rows_of(cloud_site)["REQ-R"]
     assert result["started"] == 1 and state["State"] == "Scheduled · requested by Mallory Editor", state
     tags = read_run(state["Run ID"]).tags
-    assert "requester:Mallory Editor" in tags and f"{REQUESTER_ID_TAG}{account_id(mallory)}" in tags
+    assert "requester:Mallory Editor" in tags and requester_tag(cloud_site.confluence_url, account_id(mallory)) in tags
 
 
 def test_the_requester_walk_is_capped_and_refuses_beyond_it(site: Sandbox) -> None:
@@ -225,7 +225,7 @@ def test_a_requester_is_capped_in_requests_per_day(cloud_site: Sandbox) -> None:
     assert rows["REQ-D2"]["State"] == (
         "Rejected: Dana Daily has had 2 inbox requests started in the last 24 hours (the cap)"
     )
-    assert len(runs_tagged(f"{REQUESTER_ID_TAG}{account_id('dana.daily')}")) == 2
+    assert len(runs_tagged(requester_tag(cloud_site.confluence_url, account_id("dana.daily")))) == 2
 
 
 def test_a_request_whose_access_cannot_be_checked_is_refused_not_started(site: Sandbox) -> None:

@@ -14,7 +14,6 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempoten
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Running
 
-from atlasflow.deployments.setup import POOL, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import (
@@ -31,6 +30,7 @@ from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
 from atlasflow.sandbox.core import Faults
+from atlasflow.server_setup import POOL, SetupOptions, setup
 
 
 @pytest.fixture(scope="module")

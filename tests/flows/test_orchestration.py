@@ -28,7 +28,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 
-from atlasflow.deployments.setup import POOL, QUEUES, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import (
@@ -48,6 +47,7 @@ from atlasflow.formats.confluence_tables import read_table
 from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
+from atlasflow.server_setup import POOL, QUEUES, SetupOptions, setup
 
 # --------------------------------------------------------------------------------------------------
 # Pipeline

@@ -16,7 +16,6 @@ from prefect.client.orchestration import get_client
 from prefect.states import Running
 
 from atlasflow.blocks import JiraCredentials
-from atlasflow.deployments.setup import POOL, SetupOptions, setup
 from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import DEFAULT_JOB_MAP, REQUESTER_TAG, run_job_inbox
@@ -24,6 +23,7 @@ from atlasflow.formats.confluence_tables import merge_rows, read_table
 from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
+from atlasflow.server_setup import POOL, SetupOptions, setup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_inbox_rules import HOSTILE

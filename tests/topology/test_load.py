@@ -49,10 +49,10 @@ from test_topology import (
     wait_until,
 )
 
-from atlasflow.deployments.setup import QUEUES, ensure_crash_detection
 from atlasflow.formats.confluence_tables import read_table
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import JOB_RESULTS_ID
+from atlasflow.server_setup import QUEUES, ensure_crash_detection
 
 pytestmark = pytest.mark.load
 

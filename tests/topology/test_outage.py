@@ -29,9 +29,9 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from test_topology import PG, REPO_ROOT, Topology, _healthy, _pg, final, free_port, prefect_cli, start, wait_until
 
 from atlasflow.demo import save_sandbox_blocks
-from atlasflow.deployments.setup import api_retry_budget
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID
+from atlasflow.server_setup import api_retry_budget
 
 pytestmark = pytest.mark.topology
 

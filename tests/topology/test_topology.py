@@ -48,8 +48,8 @@ from prefect.deployments import run_deployment
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter, EventResourceFilter
 from prefect.states import Scheduled
 
-from atlasflow.deployments.setup import POOL, QUEUES, ensure_crash_detection, ensure_pool
 from atlasflow.flows.job_inbox import DEFAULT_JOB_MAP
+from atlasflow.server_setup import POOL, QUEUES, ensure_crash_detection, ensure_pool
 
 pytestmark = pytest.mark.topology
 

@@ -27,7 +27,6 @@ from atlasflow.clients.confluence import ConfluenceClient
 from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import JiraClient
 from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT, PrefectRateLimiter
-from atlasflow.runtime.ratelimit import prefect_retry_budget as prefect_retry_budget  # for deployments/setup.py
 
 DeploymentKind = Literal["auto", "cloud", "datacenter"]
 #: Shorter secrets are refused: scrubbing them from text would blank parts of ordinary words, spelling them out.

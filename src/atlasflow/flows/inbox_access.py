@@ -23,6 +23,7 @@ The job's own project list (``InboxJob.projects``) is checked with the request's
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,8 +44,23 @@ MAX_HISTORY_VERSIONS = 100
 MAX_ISSUES = 5000
 #: Runs the inbox starts at most for one requester in 24 hours.
 MAX_REQUESTS_PER_DAY = 20
-#: Tag prefix naming the requester's account on a run the inbox started.
+#: Tag prefix naming the requester's account on a run the inbox started (:func:`requester_tag`).
 REQUESTER_ID_TAG = "requester-id:"
+
+
+def site_hash(site_url: str) -> str:
+    """A short, stable name of a Confluence site (its URL hashed), for keys and tags on a shared server."""
+    return hashlib.sha256(site_url.strip().rstrip("/").lower().encode()).hexdigest()[:8]
+
+
+def requester_tag(site_url: str, account: str) -> str:
+    """The tag naming a requester on the runs the inbox starts: ``requester-id:<site>:<account>``.
+
+    Qualified by the Confluence site, since Data Center usernames are unique only within one site (and two
+    sites' inboxes may share one Prefect server).
+    """
+    return f"{REQUESTER_ID_TAG}{site_hash(site_url)}:{account}"
+
 
 RowText = Callable[[dict[str, str]], tuple[str, ...]]
 
@@ -144,12 +160,14 @@ class Gate:
 
     Args:
         jira: Makes the Jira client of the service account (called once, on the first request with a scope).
+        site_url: The Confluence site of the inbox page (requesters are counted per site).
         inbox_tag: The tag of every run the inbox starts.
         max_issues: Issues one request may read at most; ``None`` = no cap.
         max_requests_per_day: Runs per requester in 24 hours; ``None`` = no cap.
     """
 
     jira: Callable[[], JiraClient]
+    site_url: str
     inbox_tag: str
     max_issues: int | None = MAX_ISSUES
     max_requests_per_day: int | None = MAX_REQUESTS_PER_DAY
@@ -207,7 +225,7 @@ class Gate:
         with get_client(sync_client=True) as prefect:
             runs = prefect.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
-                    tags=FlowRunFilterTags(all_=[self.inbox_tag, f"{REQUESTER_ID_TAG}{requester.account}"]),
+                    tags=FlowRunFilterTags(all_=[self.inbox_tag, requester_tag(self.site_url, requester.account)]),
                     expected_start_time=FlowRunFilterExpectedStartTime(after_=since),  # type: ignore[arg-type]
                 ),
                 limit=cap + 1,

@@ -65,10 +65,11 @@ from atlasflow.flows.confluence_table_sync import fetch_page
 from atlasflow.flows.inbox_access import (
     MAX_ISSUES,
     MAX_REQUESTS_PER_DAY,
-    REQUESTER_ID_TAG,
     Gate,
     Rejected,
     RowHistory,
+    requester_tag,
+    site_hash,
 )
 from atlasflow.flows.inbox_rules import RequestRefused, Scope, admit
 from atlasflow.formats.confluence_tables import merge_rows, read_table
@@ -163,8 +164,7 @@ def idempotency_key(site_url: str, page_id: str, request: str, asked: tuple[str,
 
 def _legacy_key(site_url: str, page_id: str, request: str) -> str:
     """The key of runs started before keys named the request's text (still owned by their request id)."""
-    site = hashlib.sha256(site_url.strip().rstrip("/").lower().encode()).hexdigest()[:8]
-    return f"inbox-{site}-{page_id}-{request}"
+    return f"inbox-{site_hash(site_url)}-{page_id}-{request}"
 
 
 def parse_request(row: dict[str, str], job_map: Mapping[str, str | InboxJob]) -> Request:
@@ -281,7 +281,7 @@ def start(site_url: str, page_id: str, request: Request) -> Started:
             work_queue_name=request.queue,
             idempotency_key=idempotency_key(site_url, page_id, request.request, request.asked),
             tags=[INBOX_TAG, marker, *([f"{REQUESTER_TAG}{request.requester}"] if request.requester else [])]
-            + ([f"{REQUESTER_ID_TAG}{request.requester_id}"] if request.requester_id else []),
+            + ([requester_tag(site_url, request.requester_id)] if request.requester_id else []),
             as_subflow=False,
         )
     except ObjectNotFound:
@@ -415,7 +415,7 @@ def run_job_inbox(
     table = table_ref(table)
     credentials = cast(ConfluenceCredentials, ConfluenceCredentials.load(confluence_block))
     client = credentials.get_client()
-    gate = Gate(lambda: jira_client(jira_block), INBOX_TAG, max_issues, max_requests_per_day)
+    gate = Gate(lambda: jira_client(jira_block), credentials.url, INBOX_TAG, max_issues, max_requests_per_day)
     counts = dict.fromkeys(
         (
             "started",

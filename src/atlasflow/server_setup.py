@@ -27,12 +27,12 @@ from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, PREFECT_CLIENT_RETRY_EX
 from prefect.workers.process import ProcessWorker
 
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
-from atlasflow.blocks.credentials import JIRA_RATE_LIMIT, prefect_retry_budget
-from atlasflow.flows.common import ENDED_EVENT
+from atlasflow.runtime.hooks import ENDED_EVENT
+from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT, prefect_retry_budget
 
 POOL = "atlasflow"
 POOL_TYPE = "process"
-#: Queue name → priority (1 is served first), as the original HIGH/MEDIUM/LOW queue.
+#: Queue name → priority (1 is served first): HIGH, MEDIUM, LOW.
 QUEUES = {"high": 1, "medium": 2, "low": 3}
 #: The automation that marks a flow run Crashed when its heartbeats stop (its worker machine died).
 CRASH_AUTOMATION = "atlasflow: crash runs whose heartbeats stopped"
@@ -100,7 +100,7 @@ class SetupOptions:
     """Settings of an installation.
 
     Attributes:
-        pool_limit: Runs at once across the pool (the original ``max_task_threads``).
+        pool_limit: Runs at once across the pool.
         jira_requests_per_second: Shared rate of Jira API calls across every flow and worker.
         crash_after_seconds: A running flow run that has sent no heartbeat for this long is marked Crashed.
             Flow runs send one every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds (180 by default, 30 at
