@@ -8,8 +8,9 @@ from typing import Literal
 
 import pytest
 
-from atlasflow.clients.http import MAX_BODY_BYTES, ApiClient, AtlassianError, RetryPolicy, error_detail
+from atlasflow.clients.http import MAX_BODY_BYTES, ApiClient, RetryPolicy, error_detail
 from atlasflow.clients.jira import JiraClient
+from atlasflow.errors import ApiError
 from atlasflow.reports.pages import PageReader
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
@@ -25,11 +26,11 @@ def client(sb: Sandbox, max_body_bytes: int = MAX_BODY_BYTES) -> ApiClient:
     )
 
 
-def peak_while(call: object) -> tuple[int, AtlassianError]:
+def peak_while(call: object) -> tuple[int, ApiError]:
     """Peak traced memory while ``call()`` runs, and the error it raised."""
     tracemalloc.start()
     try:
-        with pytest.raises(AtlassianError) as caught:
+        with pytest.raises(ApiError) as caught:
             call()  # type: ignore[operator]
         return tracemalloc.get_traced_memory()[1], caught.value
     finally:
@@ -75,7 +76,7 @@ def test_a_deeply_nested_body_is_an_error_naming_the_endpoint_not_a_recursion_er
 ) -> None:
     cloud_sandbox.state.faults = Faults(deep_body=5000, path_prefix=SEARCH)
     api = client(cloud_sandbox)
-    with pytest.raises(AtlassianError) as caught:
+    with pytest.raises(ApiError) as caught:
         if decoder == "default":
             api.get_json(SEARCH, {"jql": "project = DEMO"})
         else:

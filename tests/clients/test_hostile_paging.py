@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from atlasflow.clients.http import ApiClient, AtlassianError
+from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import JiraClient
+from atlasflow.errors import ApiError
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import Faults
 from atlasflow.sandbox.jira import JiraSite
@@ -89,7 +90,7 @@ def refused(sb: Sandbox, jql: str, faults: Faults) -> tuple[str, int]:
     """The one-line error a search under ``faults`` stops with, and the requests sent before it."""
     faulted(sb, faults)
     try:
-        with pytest.raises(AtlassianError) as caught:
+        with pytest.raises(ApiError) as caught:
             bounded(sb, lambda: search_all(sb, jql))
     finally:
         sb.state.faults = Faults()

@@ -12,12 +12,12 @@ import pytest
 
 from atlasflow.clients.http import (
     ApiClient,
-    AtlassianError,
     RetryPolicy,
     TransientError,
     redact,
 )
 from atlasflow.clients.ratelimit import parse_retry_after
+from atlasflow.errors import ApiError
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.core import ALL_PERMISSIONS, Account, Faults
 
@@ -46,7 +46,7 @@ def test_a_server_echoing_the_authorization_header_leaks_no_secret(
     caplog.set_level(logging.DEBUG)
     api = client(cloud_sandbox, bearer=bearer)
     cloud_sandbox.state.faults = Faults(echo_status=status)
-    with pytest.raises(AtlassianError) as caught:
+    with pytest.raises(ApiError) as caught:
         api.request(method, "/rest/api/3/myself")
     text = f"{caught.value}\n{caught.value.detail}\n{caught.value!r}\n{caplog.text}"
     assert f"Jira answered {status} to {method} /rest/api/3/myself" in text
@@ -73,7 +73,7 @@ def test_an_echoing_transient_failure_leaks_nothing_in_retry_logs(
 def test_a_200_that_is_not_json_names_service_method_and_path(cloud_sandbox: Sandbox, mode: str, said: str) -> None:
     api = client(cloud_sandbox)
     cloud_sandbox.state.faults = Faults(answer_200=mode)  # type: ignore[arg-type]
-    with pytest.raises(AtlassianError) as caught:
+    with pytest.raises(ApiError) as caught:
         api.get_json("/rest/api/3/myself", {"x": "1"})
     message = str(caught.value)
     assert message.startswith("Jira answered 200 to GET /rest/api/3/myself: expected JSON, got ")
@@ -86,7 +86,7 @@ def test_a_200_that_is_not_json_names_service_method_and_path(cloud_sandbox: San
 def test_a_url_without_scheme_fails_at_once_as_a_configuration_error(cloud_sandbox: Sandbox) -> None:
     api = client(cloud_sandbox, url="jira.example.invalid")
     started = time.monotonic()
-    with pytest.raises(AtlassianError) as caught:
+    with pytest.raises(ApiError) as caught:
         api.get_json("/rest/api/3/myself")
     assert not isinstance(caught.value, TransientError)
     assert "UnsupportedProtocol" in str(caught.value) and "configuration error" in str(caught.value)
@@ -96,7 +96,7 @@ def test_a_url_without_scheme_fails_at_once_as_a_configuration_error(cloud_sandb
 def test_a_post_is_not_resent_after_a_read_timeout_but_a_get_is(cloud_sandbox: Sandbox) -> None:
     api = client(cloud_sandbox, timeout=0.3)
     cloud_sandbox.state.faults = Faults(stall="POST /rest/api/3/issue", stall_seconds=0.8)
-    with pytest.raises(AtlassianError) as caught:
+    with pytest.raises(ApiError) as caught:
         api.request("POST", "/rest/api/3/issue", json={"fields": {"summary": "once"}})
     assert not isinstance(caught.value, TransientError) and "ReadTimeout" in str(caught.value)
     assert api.requests_made == 1
@@ -109,7 +109,7 @@ def test_a_post_is_not_resent_after_a_read_timeout_but_a_get_is(cloud_sandbox: S
 def test_5xx_is_retried_for_reads_and_idempotent_posts_not_for_plain_posts(cloud_sandbox: Sandbox) -> None:
     api = client(cloud_sandbox)
     cloud_sandbox.state.faults = Faults(rate_5xx=1.0)
-    with pytest.raises(AtlassianError) as once:
+    with pytest.raises(ApiError) as once:
         api.request("POST", "/rest/api/3/issue", json={})
     assert not isinstance(once.value, TransientError) and api.requests_made == 1
     with pytest.raises(TransientError):

@@ -6,9 +6,9 @@ import pytest
 from pydantic import SecretStr
 
 from atlasflow.blocks import JiraCredentials
-from atlasflow.clients.http import AtlassianError
 from atlasflow.clients.jira import JiraClient
 from atlasflow.clients.jira_access import may_browse, projects_of
+from atlasflow.errors import ApiError
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.identity import account_id
 
@@ -33,10 +33,10 @@ def test_jira_says_which_projects_that_very_account_may_browse(sandbox: Sandbox)
         assert not may_browse(client, account(sandbox, "viewer"), "DEMO")
         assert not may_browse(client, account(sandbox, "nobody@example.com"), "DEMO")
         assert projects_of(client, ["DEMO-1", "OPS-1"]) == {"DEMO", "OPS"}
-        with pytest.raises(AtlassianError, match="404"):  # unknown or hidden from the service account
+        with pytest.raises(ApiError, match="404"):  # unknown or hidden from the service account
             may_browse(client, account(sandbox, "viewer@example.com"), "NOPE")
 
 
 def test_an_account_without_administer_jira_cannot_ask(sandbox: Sandbox) -> None:
-    with client_as(sandbox, "viewer@example.com", "viewer-token") as client, pytest.raises(AtlassianError, match="403"):
+    with client_as(sandbox, "viewer@example.com", "viewer-token") as client, pytest.raises(ApiError, match="403"):
         may_browse(client, account(sandbox, "demo@example.com"), "DEMO")

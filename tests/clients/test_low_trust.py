@@ -14,8 +14,9 @@ from pydantic import SecretStr, ValidationError
 from atlasflow.blocks import ConfluenceCredentials, JiraCredentials, MattermostBot
 from atlasflow.clients.auth import AuthenticationError
 from atlasflow.clients.confluence import ConfluenceClient
-from atlasflow.clients.http import ApiClient, AtlassianError, RetryPolicy, redact, register_secrets, scrub
+from atlasflow.clients.http import ApiClient, RetryPolicy, redact, register_secrets, scrub
 from atlasflow.demo import DEMO_CLIENT_SECRET, DEMO_SCOPED_TOKEN, DEMO_TOKEN, SandboxAuth, sandbox_credentials
+from atlasflow.errors import ApiError
 from atlasflow.runtime.notify import scrub_block_secrets as _redact
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID
@@ -126,7 +127,7 @@ def test_download_links_on_the_site_or_its_gateway_become_site_links(
 def test_download_links_on_any_other_host_are_refused(sandbox: Sandbox, written: str) -> None:
     sandbox.attachments.download_link = written
 
-    with pytest.raises(AtlassianError) as failure:
+    with pytest.raises(ApiError) as failure:
         confluence(sandbox).upload_attachment(EXPORT_SUMMARY_ID, "r.xlsx", b"bytes", XLSX)
 
     message = str(failure.value)
@@ -136,7 +137,7 @@ def test_download_links_on_any_other_host_are_refused(sandbox: Sandbox, written:
 def test_a_gateway_link_of_another_cloud_id_is_refused(cloud_sandbox: Sandbox) -> None:
     cloud_sandbox.attachments.download_link = "{other_gateway}{path}"
 
-    with pytest.raises(AtlassianError, match=r"download link.*refused"):
+    with pytest.raises(ApiError, match=r"download link.*refused"):
         confluence(cloud_sandbox, "scoped").upload_attachment(EXPORT_SUMMARY_ID, "r.xlsx", b"bytes", XLSX)
 
 
@@ -145,7 +146,7 @@ def test_a_plain_client_keeps_links_on_its_site(dc_sandbox: Sandbox) -> None:
     dc_sandbox.attachments.download_link = "{site}{path}"
     assert plain.upload_attachment(EXPORT_SUMMARY_ID, "a.xlsx", b"a", XLSX).download_url.startswith(dc_sandbox.url)
     dc_sandbox.attachments.download_link = "@attacker.example{path}"
-    with pytest.raises(AtlassianError, match="download link"):
+    with pytest.raises(ApiError, match="download link"):
         plain.upload_attachment(EXPORT_SUMMARY_ID, "b.xlsx", b"b", XLSX)
 
 
@@ -243,7 +244,7 @@ def test_an_upload_that_keeps_failing_before_storing_gives_up_with_the_servers_a
     client = fast_client(dc_sandbox)
     dc_sandbox.attachments.upload_failures = ["503"] * FAST.attempts
 
-    with pytest.raises(AtlassianError, match="503"):
+    with pytest.raises(ApiError, match="503"):
         client.upload_attachment(EXPORT_SUMMARY_ID, "new.xlsx", b"never", XLSX)
 
     assert dc_sandbox.attachments.on_page(EXPORT_SUMMARY_ID) == []

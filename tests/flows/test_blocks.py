@@ -13,7 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
 from atlasflow.blocks import JiraCredentials
-from atlasflow.clients.http import AtlassianError
+from atlasflow.errors import ApiError
 from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 
@@ -68,7 +68,7 @@ def test_bearer_and_basic_auth_reach_the_site(dc_sandbox: Sandbox) -> None:
     wrong = JiraCredentials(url=dc_sandbox.url, username="demo@example.com", token=SECRET).get_client()
     try:
         assert bearer.myself()["displayName"] == basic.myself()["displayName"] == "Demo Admin"
-        with pytest.raises(AtlassianError) as failure:
+        with pytest.raises(ApiError) as failure:
             wrong.myself()
         assert failure.value.status == 401
         assert SECRET not in str(failure.value)

@@ -14,7 +14,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.states import State
 
 from atlasflow.blocks import jira_client
-from atlasflow.clients.http import AtlassianError
+from atlasflow.errors import ApiError
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.sandbox.app import Sandbox
 
@@ -128,7 +128,7 @@ def test_field_names_resolve_like_jiras_ui(site: Sandbox) -> None:
         assert site.jira is not None
         second = site.jira.add_custom_field("Team", "option", f"{CF}select")
         client._fields = None  # a fresh client would read the catalogue again
-        with pytest.raises(AtlassianError) as refused:
+        with pytest.raises(ApiError) as refused:
             client.resolve_fields(["Team", "Nonsense"])
         first = site.jira.custom_field("Team").id
         message = str(refused.value)

@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from atlasflow.clients.http import ApiClient, AtlassianError
+from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira import JiraClient
+from atlasflow.errors import ApiError
 from atlasflow.reports.pages import PageReader
 from atlasflow.reports.tree import BASE_FIELDS, Node, TreeWalker, links_of, may_have_children
 from atlasflow.sandbox.app import Sandbox
@@ -85,7 +86,7 @@ def test_a_page_that_is_not_one_is_a_clear_error(cloud_sandbox: Sandbox) -> None
         reader(wrong)
     with client_for(cloud_sandbox) as client:
         response = client.api.request("GET", "/rest/api/3/field")  # a list of fields, not a page
-        with pytest.raises(AtlassianError) as caught:
+        with pytest.raises(ApiError) as caught:
             client.api.decode(response, reader)
     message = str(caught.value)
     assert "GET /rest/api/3/field" in message and "Expected `object`, got `array`" in message, message

@@ -10,8 +10,9 @@ import pytest
 
 from atlasflow.blocks import ConfluenceCredentials
 from atlasflow.clients.confluence import ConfluenceClient
-from atlasflow.clients.http import ApiClient, AtlassianError
+from atlasflow.clients.http import ApiClient
 from atlasflow.demo import SandboxAuth, sandbox_credentials
+from atlasflow.errors import ApiError
 from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, RESTRICTED_PAGE_ID
 
 if TYPE_CHECKING:
@@ -114,10 +115,10 @@ def test_wire_rules(sandbox: Sandbox) -> None:
 
 def test_refusals_are_clear(sandbox: Sandbox) -> None:
     viewer = client(sandbox, ("viewer@example.com", "viewer-token"))
-    with pytest.raises(AtlassianError, match=r"403.*not permitted to create attachments"):
+    with pytest.raises(ApiError, match=r"403.*not permitted to create attachments"):
         viewer.upload_attachment(EXPORT_SUMMARY_ID, "r.xlsx", b"x", XLSX)
-    with pytest.raises(AtlassianError, match="404"):
+    with pytest.raises(ApiError, match="404"):
         viewer.upload_attachment(RESTRICTED_PAGE_ID, "r.xlsx", b"x", XLSX)
-    with pytest.raises(AtlassianError, match="404"):
+    with pytest.raises(ApiError, match="404"):
         client(sandbox).upload_attachment("999999", "r.xlsx", b"x", XLSX)
     assert sandbox.attachments.on_page(EXPORT_SUMMARY_ID) == []

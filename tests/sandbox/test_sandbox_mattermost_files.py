@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from atlasflow.blocks import MattermostBot
-from atlasflow.clients.http import AtlassianError
 from atlasflow.clients.mattermost import FileTooLarge, MattermostClient
+from atlasflow.errors import ApiError
 from atlasflow.sandbox.mattermost import DEMO_CHANNELS
 
 if TYPE_CHECKING:
@@ -49,11 +49,11 @@ def test_channel_references(cloud_sandbox: Sandbox) -> None:
     assert (by_id.name, by_id.team_name) == ("reports", "acme")
     with pytest.raises(ValueError, match="team-name/channel-name"):
         bot(cloud_sandbox).channel("reports")
-    with pytest.raises(AtlassianError, match=r"404.*Channel does not exist"):
+    with pytest.raises(ApiError, match=r"404.*Channel does not exist"):
         bot(cloud_sandbox).channel("acme/nope")
-    with pytest.raises(AtlassianError, match="403"):
+    with pytest.raises(ApiError, match="403"):
         bot(cloud_sandbox).channel("acme/private-hr")
-    with pytest.raises(AtlassianError, match="401"):
+    with pytest.raises(ApiError, match="401"):
         bot(cloud_sandbox, token="wrong-bot-token").channel("acme/reports")
 
 
@@ -70,9 +70,9 @@ def test_a_post_only_carries_files_the_bot_uploaded_to_that_channel(cloud_sandbo
     client = bot(cloud_sandbox)
     reports, town = client.channel("acme/reports"), client.channel("acme/town-square")
     elsewhere = client.upload(town, "a.txt", b"a", "text/plain")
-    with pytest.raises(AtlassianError, match="created without file"):
+    with pytest.raises(ApiError, match="created without file"):
         client.post(reports, "wrong channel", [elsewhere])
     mine = client.upload(reports, "b.txt", b"b", "text/plain")
     client.post(reports, "first", [mine])
-    with pytest.raises(AtlassianError, match="created without file"):
+    with pytest.raises(ApiError, match="created without file"):
         client.post(reports, "second use", [mine])  # a file belongs to one post

@@ -68,10 +68,6 @@ Decision = Literal["retry", "fail"]
 Decoder = Callable[[bytes], Any]
 
 
-#: The name of :class:`~atlasflow.errors.ApiError` before the tree (:mod:`atlasflow.errors`); Jira clients use it.
-AtlassianError = ApiError
-
-
 # --- secrets ----------------------------------------------------------------------------------------
 
 _registry_lock = threading.Lock()
@@ -169,7 +165,6 @@ def _preview(response: httpx.Response, limit: int = 200) -> str:
         text = re.sub(r"<[^>]*>", " ", text)
     flat = " ".join(text.split())
     return flat[:limit] + ("…" if len(flat) > limit else "")
-
 
 
 def retry_decision(method: str, failure: int | httpx.HTTPError, *, idempotent: bool | None = None) -> Decision:

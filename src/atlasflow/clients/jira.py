@@ -17,8 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
 
 from atlasflow.clients.gcpause import gc_paused
-from atlasflow.clients.http import ApiClient, AtlassianError
+from atlasflow.clients.http import ApiClient
 from atlasflow.clients.jira_paging import Page, PageDecoder, plan
+from atlasflow.errors import ApiError
 
 Deployment = Literal["cloud", "datacenter"]
 T = TypeVar("T")
@@ -102,7 +103,7 @@ class JiraClient:
                 must keep ``id``. By default the whole JSON.
 
         Raises:
-            AtlassianError: Besides failed requests, a server that does not end the search: every paging
+            ApiError: Besides failed requests, a server that does not end the search: every paging
                 loop is bounded by what the server itself said (the span of ids, a count, a total, the
                 pages and ids already read) and stops with one line naming the endpoint.
         """
@@ -142,11 +143,11 @@ class JiraClient:
             result = self.api.get_json(path, params, decoder=decoder)
         return result
 
-    def endless(self, jql: str, problem: str) -> AtlassianError:
+    def endless(self, jql: str, problem: str) -> ApiError:
         """The one-line error that stops a search whose server does not end it."""
         method = "POST" if len(jql) > MAX_GET_JQL else "GET"
         endpoint = "search/jql" if self.deployment == "cloud" else "search"
-        return AtlassianError("Jira", method, f"{self.rest}/{endpoint}", None, f"{problem}; the search was stopped")
+        return ApiError("Jira", method, f"{self.rest}/{endpoint}", None, f"{problem}; the search was stopped")
 
     def bulk_fetch(
         self, ids: Sequence[str], fields: Sequence[str], *, retry: bool = True, decoder: PageDecoder | None = None
@@ -157,13 +158,13 @@ class JiraClient:
         that the site refuses (400) is asked for again by 100, and so are later batches of this client.
 
         Raises:
-            AtlassianError: When Jira still reports issue errors on the second try.
+            ApiError: When Jira still reports issue errors on the second try.
         """
         path = f"{self.rest}/issue/bulkfetch"
         try:
             body = {"issueIdsOrKeys": list(ids), "fields": list(fields)}
             result = self.api.post_json(path, body, idempotent=True, decoder=decoder)
-        except AtlassianError as error:
+        except ApiError as error:
             if error.status != 400 or len(ids) <= BULK_FETCH_SIZE:
                 raise
             self._bulk_large = False  # this site serves fewer at a time than documented: ask for 100 from now on
@@ -178,7 +179,7 @@ class JiraClient:
             issues += self.bulk_fetch([str(e.get("id")) for e in errors], fields, retry=False, decoder=decoder)
         elif errors:
             detail = "; ".join(f"{e.get('id')}: {e.get('errorMessage', '?')}" for e in errors[:5])
-            raise AtlassianError("Jira", "POST", path, None, f"{len(errors)} issue(s) not served: {detail}")
+            raise ApiError("Jira", "POST", path, None, f"{len(errors)} issue(s) not served: {detail}")
         return issues
 
     def bulk_fetch_size(self, fields: Sequence[str]) -> int:
@@ -254,7 +255,7 @@ class JiraClient:
         name (``fixVersion``, ``cf[10016]``).
 
         Raises:
-            AtlassianError: Naming every field the site does not know, and every name two or more
+            ApiError: Naming every field the site does not know, and every name two or more
                 fields share (with their ids, so the caller can pick one).
         """
         wanted_fields = list(dict.fromkeys(names_or_ids))
@@ -279,7 +280,7 @@ class JiraClient:
                 known = ", ".join(sorted(str(f.get("name")) for f in catalogue if f.get("custom")))
                 names = ", ".join(f'"{name}"' for name in unknown)
                 problems.append(f"unknown field(s) {names}; custom fields on this site: {known}")
-            raise AtlassianError("Jira", "GET", f"{self.rest}/field", None, "; ".join(problems))
+            raise ApiError("Jira", "GET", f"{self.rest}/field", None, "; ".join(problems))
         return resolved
 
     def field_schema(self, field_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ cannot be answered. Cloud's ``POST /rest/api/3/permissions/check`` (``accountId`
 needs the same permission and takes project ids, not keys; the search serves both deployments alike.
 
 Functions over a :class:`~atlasflow.clients.jira.JiraClient`; every failure is an
-:class:`~atlasflow.clients.http.AtlassianError`.
+:class:`~atlasflow.clients.http.ApiError`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from atlasflow.clients.http import AtlassianError
 from atlasflow.clients.jira import JiraClient, quote_jql
+from atlasflow.errors import ApiError
 
 BROWSE = "BROWSE_PROJECTS"
 #: Users asked for per page of the permission search (Jira's maximum).
@@ -31,7 +31,7 @@ def may_browse(client: JiraClient, account: str, project: str) -> bool:
     """Whether ``account`` (Cloud: account id; Data Center: username) may browse ``project`` (a key).
 
     Raises:
-        AtlassianError: Jira refused the question (the service account lacks *Administer Jira*: 403), does
+        ApiError: Jira refused the question (the service account lacks *Administer Jira*: 403), does
             not know the project or hides it from the service account (404), answered something else than
             a list of users, or listed more users for a Data Center username than :data:`MAX_PAGES` pages.
     """
@@ -47,19 +47,19 @@ def may_browse(client: JiraClient, account: str, project: str) -> bool:
     for page in range(MAX_PAGES):
         users = client.api.get_json(path, {**params, "startAt": page * PAGE_SIZE})
         if not isinstance(users, list):
-            raise AtlassianError("Jira", "GET", path, 200, "the answer is not a list of users")
+            raise ApiError("Jira", "GET", path, 200, "the answer is not a list of users")
         if any(isinstance(user, dict) and user.get(field) == account for user in users):
             return True
         if cloud or len(users) < PAGE_SIZE:
             return False
-    raise AtlassianError("Jira", "GET", path, 200, f"more than {MAX_PAGES * PAGE_SIZE} users match {account!r}")
+    raise ApiError("Jira", "GET", path, 200, f"more than {MAX_PAGES * PAGE_SIZE} users match {account!r}")
 
 
 def projects_of(client: JiraClient, keys: Sequence[str]) -> set[str]:
     """The projects the issues ``keys`` are in now (a moved issue answers to its old key, from its new project).
 
     Raises:
-        AtlassianError: The search failed (Jira refuses a key that does not exist or is hidden with 400).
+        ApiError: The search failed (Jira refuses a key that does not exist or is hidden with 400).
     """
     if not keys:
         return set()

@@ -29,8 +29,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from atlasflow.clients.http import AtlassianError
 from atlasflow.clients.ratelimit import critical_path
+from atlasflow.errors import ApiError
 
 Page = dict[str, Any]
 Issue = dict[str, Any]
@@ -74,7 +74,7 @@ class SearchTransport(Protocol):
 
     def pipelined(self, calls: Iterable[Callable[[], list[Issue]]]) -> Iterator[list[Issue]]: ...
 
-    def endless(self, jql: str, problem: str) -> AtlassianError: ...
+    def endless(self, jql: str, problem: str) -> ApiError: ...
 
 
 class Strategy(Protocol):
@@ -176,7 +176,7 @@ class CloudIdRanges:
         """The id pages.
 
         Raises:
-            AtlassianError: Naming ``search/jql`` and what the server got wrong.
+            ApiError: Naming ``search/jql`` and what the server got wrong.
         """
         t, condition = self.transport, self.condition
         pool = ThreadPoolExecutor(max_workers=t.parallelism, thread_name_prefix="jira-ids")
@@ -263,7 +263,7 @@ class DcKeyset:
         """The pages.
 
         Raises:
-            AtlassianError: When a page repeats what was read, or the windows outnumber that bound.
+            ApiError: When a page repeats what was read, or the windows outnumber that bound.
         """
         t, size = self.transport, self.size
         condition = jql_condition(self.jql)

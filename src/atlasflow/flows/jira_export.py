@@ -18,6 +18,7 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
 from atlasflow.blocks import jira_client
+from atlasflow.errors import ConfigurationError
 from atlasflow.files import input_file, output_directory, reports_root
 from atlasflow.flows.delivery import DeliveryReport, Destinations, Parcel, deliver
 from atlasflow.flows.snapshots import snapshot_store
@@ -31,7 +32,7 @@ from atlasflow.reports.tree import Node, TreeWalker, walk_levels
 from atlasflow.runtime.failures import one_line_failures
 from atlasflow.runtime.hooks import job_hooks
 from atlasflow.runtime.params import PageId, page_key
-from atlasflow.runtime.progress import RunProgressBar as Progress
+from atlasflow.runtime.progress import RunProgressBar
 from atlasflow.runtime.tasks import opaque, remote_task
 
 
@@ -48,13 +49,13 @@ def fetch_roots(walker: TreeWalker, scope: Scope) -> Level:
     """Level 0: the root tickets, or the issues of a project / JQL arranged as trees.
 
     Raises:
-        LookupError: Naming the root tickets Jira did not return.
+        ConfigurationError: Naming the root tickets Jira did not return.
     """
     if scope.kind == "roots":
         issues = walker.fetch_keys(scope.keys)
         missing = set(scope.keys) - {str(i["key"]) for i in issues}
         if missing:
-            raise LookupError(f"root ticket(s) not found or not visible: {', '.join(sorted(missing))}")
+            raise ConfigurationError(f"root ticket(s) not found or not visible: {', '.join(sorted(missing))}")
         return Level(sorted((Node(i) for i in issues), key=lambda n: natural_key(n.key)))
     return Level(walker.forest(walker.fetch_jql(str(scope.jql))))
 
@@ -85,7 +86,9 @@ def compare(
     return snapshot, diff_snapshots(old, snapshot), None
 
 
-def walk(walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool, progress: Progress) -> list[Node]:
+def walk(
+    walker: TreeWalker, roots: list[Node], max_depth: int | None, follow: bool, progress: RunProgressBar
+) -> list[Node]:
     """The roots and, when ``follow``, every level below them (:func:`atlasflow.reports.tree.walk_levels`), each
     level one :func:`fetch_level` task.
 
@@ -203,14 +206,14 @@ def jira_export(
     scope = scope_of(root_tickets, project_key, jql)
     query = scope.description
     if max_depth is not None and max_depth < 0:
-        raise ValueError("max_depth must be >= 0 or None")
+        raise ConfigurationError("max_depth must be >= 0 or None")
     page = page_key(attach_to_page) if attach_to_page is not None else None
     destinations = Destinations(page, confluence_block, post_to_channel, mattermost_block, storage_block)
     keep_local = output_dir is not None or not destinations
     directory = output_directory(output_dir) if output_dir is not None else reports_root()
     if compare_to is not None and compare_to.lower() not in ("previous", "none"):
         input_file(compare_to, "compare_to")  # refused before any Jira request
-    progress = Progress(f"Jira export of {query}")
+    progress = RunProgressBar(f"Jira export of {query}")
     client = jira_client(jira_block)
     scratch = tempfile.TemporaryDirectory(prefix="atlasflow-export-")
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from atlasflow.errors import ConfigurationError
 from atlasflow.formats.excel_limits import MAX_CELL_CHARS, MAX_LINKS_PER_SHEET, MAX_ROWS_PER_SHEET
 from atlasflow.formats.jira_values import Link
 from atlasflow.formats.xlsx_stream import (
@@ -159,7 +160,7 @@ class Table:
             ValueError: The sheet is full: Excel would drop the row.
         """
         if self.last_row + 1 >= MAX_ROWS_PER_SHEET:
-            raise ValueError(f"more rows than Excel's {MAX_ROWS_PER_SHEET:,} rows per sheet")
+            raise ConfigurationError(f"more rows than Excel's {MAX_ROWS_PER_SHEET:,} rows per sheet")
         self.last_row += 1
         return str(self.last_row + 1)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from atlasflow.clients.jira import quote_jql
+from atlasflow.errors import ConfigurationError
 
 ScopeKind = Literal["roots", "project", "jql"]
 
@@ -57,7 +58,7 @@ def scope_of(root_tickets: list[str] | None, project_key: str | None, jql: str |
     """
     given = [x for x in (root_tickets, project_key, jql) if x]
     if len(given) != 1:
-        raise ValueError("give exactly one of root_tickets, project_key or jql")
+        raise ConfigurationError("give exactly one of root_tickets, project_key or jql")
     if root_tickets:
         keys = [k.strip().upper() for k in root_tickets]
         more = f"-and-{len(keys) - 3}-more-{_digest(','.join(keys))}" if len(keys) > 3 else ""

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from atlasflow.errors import ConfigurationError
 from atlasflow.formats import excel
 from atlasflow.formats.changes import ChangeReport, FieldChange, describe_changes
 from atlasflow.formats.excel import (
@@ -316,12 +317,12 @@ def read_export_rows(path: Path) -> Iterator[ExportRow]:
     try:
         for sheet, columns in (("Root Issues", ROOT_COLUMNS), ("Child Issues", CHILD_COLUMNS)):
             if sheet not in workbook.sheetnames:
-                raise ValueError(f"{path} is not an atlasflow export: no sheet {sheet!r}")
+                raise ConfigurationError(f"{path} is not an atlasflow export: no sheet {sheet!r}")
             lines = workbook[sheet].iter_rows(values_only=True)
             header = [str(h) for h in next(lines, ())]
             missing = [c for c in columns if c not in header]
             if missing:
-                raise ValueError(f"{path}: sheet {sheet!r} lacks the column(s) {missing}")
+                raise ConfigurationError(f"{path}: sheet {sheet!r} lacks the column(s) {missing}")
             for line in lines:
                 yield _row_from_cells(dict(zip(header, (_aware(v) for v in line), strict=False)), columns)
     finally:

@@ -14,6 +14,7 @@ from typing import Any
 from atlasflow.clients.gcpause import gc_paused
 from atlasflow.clients.jira import JiraClient, chunks, quote_jql
 from atlasflow.clients.jira_paging import jql_condition
+from atlasflow.errors import ConfigurationError
 from atlasflow.formats.changes import natural_key
 from atlasflow.formats.jira_values import renderer
 from atlasflow.reports.pages import PageReader
@@ -241,7 +242,7 @@ def walk_levels(
     (or a chain of links that long) fails with one line instead of walking on.
 
     Raises:
-        LookupError: Issues were still found :data:`MAX_LEVELS` levels below the roots, without ``max_depth``.
+        ConfigurationError: Issues were still found :data:`MAX_LEVELS` levels below the roots, without ``max_depth``.
     """
     nodes = list(roots)
     seen = {n.key for n in nodes}
@@ -249,7 +250,7 @@ def walk_levels(
     level = 0
     while frontier and (max_depth is None or level < max_depth):
         if max_depth is None and level == MAX_LEVELS:
-            raise LookupError(
+            raise ConfigurationError(
                 f"Jira still answered issues {MAX_LEVELS} levels below the roots (Jira hierarchies have a few "
                 "levels; a chain of links or a server that never ends?): the walk was stopped; set max_depth"
             )
