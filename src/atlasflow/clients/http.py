@@ -207,7 +207,7 @@ class RetryPolicy:
         """Seconds before try ``attempt + 1``: the server's ``Retry-After`` if given, else jittered backoff."""
         if retry_after is not None:
             return min(retry_after, self.max_retry_after)
-        return min(self.backoff * 2 ** (attempt - 1), self.max_backoff) * random.uniform(0.5, 1.0)
+        return min(self.backoff * 2.0 ** (attempt - 1), self.max_backoff) * random.uniform(0.5, 1.0)
 
 
 class ApiClient:

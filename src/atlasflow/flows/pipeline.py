@@ -34,19 +34,22 @@ NOT_RUNNABLE = "NotRunnable"
 @task(name="export", cache_policy=NONE)
 def export_step(**parameters: Any) -> dict[str, Any]:
     """Run the Jira export (a subflow); its result carries the workbook path."""
-    return jira_export(**parameters)
+    result: dict[str, Any] = jira_export(**parameters)
+    return result
 
 
 @task(name="table-sync", cache_policy=NONE)
 def sync_step(export: Any, **parameters: Any) -> dict[str, Any]:
     """Sync the exported workbook into a page table (a subflow); ``export`` is the export step's result."""
-    return confluence_table_sync(source=export["path"], **parameters)
+    result: dict[str, Any] = confluence_table_sync(source=export["path"], **parameters)
+    return result
 
 
 @task(name="report", cache_policy=NONE)
 def report_step(**parameters: Any) -> dict[str, Any]:
     """Write the finished runs into the results table (a subflow)."""
-    return report_results(**parameters)
+    result: dict[str, Any] = report_results(**parameters)
+    return result
 
 
 @flow(name="atlasflow-pipeline", **job_hooks(did_nothing=lambda result: True))  # its steps post their own ends

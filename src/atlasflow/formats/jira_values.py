@@ -552,8 +552,8 @@ def _count(attribute: str) -> Callable[[Any], CellValue]:
 
 
 def _progress(value: Any) -> CellValue:
-    if isinstance(value, dict) and isinstance(value.get("percent"), int | float):
-        return value["percent"]
+    if isinstance(value, dict) and isinstance(percent := value.get("percent"), int | float):
+        return percent
     if isinstance(value, dict) and value.get("total"):
         return round(100 * float(value.get("progress") or 0) / float(value["total"]))
     return None if isinstance(value, dict) else _plain(value, "")

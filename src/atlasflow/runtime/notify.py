@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import Flow
+from prefect.blocks.abstract import NotificationBlock
 from prefect.blocks.core import Block
-from prefect.blocks.notifications import NotificationBlock
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.settings import PREFECT_UI_URL
 from prefect.variables import Variable

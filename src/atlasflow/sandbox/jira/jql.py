@@ -591,10 +591,10 @@ class _Compiler:
             else:
                 self.problems.append(f"An issue with key '{text}' does not exist for field '{name}'.")
             return None
-        found: Any
+        found: str | None
         if kind == "project":
-            found = site.find_project(text)
-            found = found.key if found is not None and found.key in self.browsable else None
+            project = site.find_project(text)
+            found = project.key if project is not None and project.key in self.browsable else None
         elif kind == "assignee":
             user = site.find_user(text)
             found = user.name if user else None
