@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import fresh_watermark
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.client.schemas.objects import Artifact
@@ -50,9 +51,7 @@ def policy() -> Iterator[None]:
 def test_a_day_posts_only_for_exports_failures_and_reports(cloud_site: Sandbox, tmp_path: Path) -> None:
     """A day in small: inbox runs with no requests, reports, two exports of which one fails."""
     inbox = empty_inbox(cloud_site)
-    watermark = f"wm_{uuid.uuid4().hex[:8]}"
-    report_results(confluence_page_id=JOB_RESULTS_ID, watermark_variable=watermark, settle_seconds=0)
-    cloud_site.mattermost.clear()  # the runs of earlier tests are reported; from here on is the day
+    watermark = fresh_watermark()  # from here on is the day
     inbox_runs = [run_job_inbox(page_id=inbox, return_state=True) for _ in range(3)]
     ok = jira_export(root_tickets=["DEMO-1"], output_dir=str(tmp_path), return_state=True)
     bad = jira_export(root_tickets=["DEMO-99999", "DEMO-99998"], output_dir=str(tmp_path), return_state=True)
@@ -115,10 +114,14 @@ def test_policy_failures_posts_failures_only(cloud_site: Sandbox, tmp_path: Path
 def test_policy_always_posts_every_run_but_still_once_per_report(cloud_site: Sandbox, policy: None) -> None:
     Variable.set(NOTIFY_VARIABLE, "always", overwrite=True)
     inbox = empty_inbox(cloud_site)
+    watermark = fresh_watermark()
     run_job_inbox(page_id=inbox)
-    report_results(confluence_page_id=JOB_RESULTS_ID, watermark_variable=f"wm_{uuid.uuid4().hex[:8]}", settle_seconds=0)
+    read_confluence_table(page_id=TEAM_ROSTER_ID)  # a run the report writes (an idle inbox run is not)
+    report = report_results(confluence_page_id=JOB_RESULTS_ID, watermark_variable=watermark, settle_seconds=0)
     posts = texts(cloud_site)
-    assert len(posts) == 2 and "run-job-inbox" in posts[0] and posts[1].startswith("atlasflow report")
+    assert report["runs"] == 1 and report["digest_posted"]
+    assert len(posts) == 3 and "run-job-inbox" in posts[0] and "read-confluence-table" in posts[1]
+    assert posts[2].startswith("atlasflow report: 1 run(s)")
 
 
 def run_artifacts(flow_run_id: Any) -> list[Artifact]:
@@ -169,7 +172,7 @@ def test_the_pipeline_summarises_its_steps_and_its_timeouts_need_no_warning(
         report_page_id=JOB_RESULTS_ID,
         root_tickets=["DEMO-1"],
         output_dir=str(tmp_path),
-        report_watermark_variable=f"wm_{uuid.uuid4().hex[:8]}",
+        report_watermark_variable=fresh_watermark(),
         return_state=True,
     )
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
+from helpers import fresh_watermark
 
 import atlasflow.flows.report_results as report_module
 from atlasflow.blocks import ConfluenceCredentials
@@ -75,11 +75,11 @@ def test_a_failing_notification_never_fails_the_job(cloud_site: Sandbox) -> None
 
 
 def test_report_writes_each_run_once_and_posts_a_digest(cloud_site: Sandbox, tmp_path: Path) -> None:
-    watermark = f"wm_{uuid.uuid4().hex[:8]}"
+    watermark = fresh_watermark()
     run_ids = run_jobs(tmp_path)
     first = report(watermark)
     rows = {r["Run ID"]: r for r in results_rows(cloud_site)}
-    assert set(run_ids) <= set(rows)
+    assert set(rows) == set(run_ids) and first["runs"] == first["added"] == 2
     assert len(rows) == len(results_rows(cloud_site))  # no duplicate run ids
     assert rows[run_ids[0]]["Job"] == "read-confluence-table" and rows[run_ids[0]]["State"] == "Completed"
     assert rows[run_ids[1]]["State"] == "Failed" and "DEMO-99999" in rows[run_ids[1]]["Summary"]
@@ -95,7 +95,7 @@ def test_report_writes_each_run_once_and_posts_a_digest(cloud_site: Sandbox, tmp
 def test_a_crash_between_page_write_and_watermark_leaves_no_duplicates(
     cloud_site: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    watermark = f"wm_{uuid.uuid4().hex[:8]}"
+    watermark = fresh_watermark()
     run_ids = run_jobs(tmp_path)
 
     def crash(name: str, until: object) -> None:
@@ -106,17 +106,17 @@ def test_a_crash_between_page_write_and_watermark_leaves_no_duplicates(
         confluence_page_id=JOB_RESULTS_ID, watermark_variable=watermark, settle_seconds=0, return_state=True
     ).is_failed()
     written = [r["Run ID"] for r in results_rows(cloud_site)]
-    assert set(run_ids) <= set(written)
+    assert set(written) == set(run_ids)
 
     monkeypatch.undo()
     rerun = report(watermark)
-    assert rerun["runs"] >= 2 and rerun["added"] == 0  # the same runs again, already on the page
+    assert rerun["runs"] == 2 and rerun["added"] == 0  # the same runs again, already on the page
     final = [r["Run ID"] for r in results_rows(cloud_site)]
-    assert len(final) == len(set(final)) and set(run_ids) <= set(final)
+    assert sorted(final) == sorted(run_ids)
 
 
 def test_a_failed_page_write_loses_nothing(cloud_site: Sandbox, tmp_path: Path) -> None:
-    watermark = f"wm_{uuid.uuid4().hex[:8]}"
+    watermark = fresh_watermark()
     run_ids = run_jobs(tmp_path)
     ConfluenceCredentials(
         url=cloud_site.confluence_url, username="viewer@example.com", token="viewer-token", deployment="cloud"
@@ -132,4 +132,4 @@ def test_a_failed_page_write_loses_nothing(cloud_site: Sandbox, tmp_path: Path) 
     assert results_rows(cloud_site) == []
 
     report(watermark)
-    assert set(run_ids) <= {r["Run ID"] for r in results_rows(cloud_site)}
+    assert sorted(r["Run ID"] for r in results_rows(cloud_site)) == sorted(run_ids)
