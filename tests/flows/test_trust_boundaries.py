@@ -58,8 +58,10 @@ def test_an_echoed_token_reaches_no_state_log_or_chat_post(
 
 
 def test_path_parameters_outside_the_reports_folder_are_refused_before_any_request(
-    site: Sandbox, tmp_path: Path
+    cloud_site: Sandbox, tmp_path: Path
 ) -> None:
+    """Refused before any request, so whichever the site's kind: one mode is enough."""
+    site = cloud_site
     outside = tmp_path.parent.parent.parent  # above pytest's base temporary folder, the session's reports folder
     cases = [
         ({"output_dir": str(outside)}, "is not inside the reports folder"),
