@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from atlasflow.errors import ConfigurationError
-from atlasflow.formats.excel_limits import MAX_CELL_CHARS, MAX_LINKS_PER_SHEET, MAX_ROWS_PER_SHEET
+from atlasflow.formats.excel_limits import MAX_CELL_CHARS, MAX_ROWS_PER_SHEET
+from atlasflow.formats.excel_limits import MAX_LINKS_PER_SHEET as MAX_LINKS_PER_SHEET  # read here: tests lower it
 from atlasflow.formats.jira_values import Link
 from atlasflow.formats.xlsx_stream import (
     STYLE_DATE,

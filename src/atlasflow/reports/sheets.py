@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from atlasflow.errors import ConfigurationError
+from atlasflow.formats import excel
 from atlasflow.formats.changes import ChangeReport, FieldChange, describe_changes
 from atlasflow.formats.excel import (
     Table,
@@ -26,7 +27,7 @@ from atlasflow.formats.excel import (
     write_count_table,
     write_workbook,
 )
-from atlasflow.formats.excel_limits import MAX_LINKS_PER_SHEET, MAX_OUTLINE_LEVEL
+from atlasflow.formats.excel_limits import MAX_OUTLINE_LEVEL
 from atlasflow.formats.records import ExportRow
 from atlasflow.formats.xlsx_stream import STYLE_HEADER, STYLE_TITLE, Sheet, StreamingWorkbook, number_cell, text_cell
 
@@ -162,7 +163,7 @@ def _fill_workbook(
     if changes_note:
         facts.append(("Changes note" if changes is not None else "Changes", changes_note))
     if links_dropped:
-        cap = MAX_LINKS_PER_SHEET  # the cap the tables applied
+        cap = excel.MAX_LINKS_PER_SHEET  # the cap the tables applied
         facts.append((f"Keys not linked (Excel keeps {cap:,} links a sheet)", links_dropped))
     _write_summary(book.add_sheet("Summary", 2, [28, 14, 3]), facts, counts)
     book.close()
