@@ -10,13 +10,12 @@ killed) loses nothing: its run is marked Crashed by the heartbeat automation and
 Retry), on the workers that remain. Printed: throughput and scheduling-delay percentiles.
 
 Run with ``make load`` (marker ``load``; not part of ``make test``). ``ATLASFLOW_LOAD_RUNS`` changes the
-number of runs (default 300). Needs PostgreSQL (``ATLASFLOW_TOPOLOGY_PG``) and Redis on 127.0.0.1:6379
-(``ATLASFLOW_LOAD_REDIS_DB``, default 11, is flushed).
+number of runs (default 300). Needs PostgreSQL (``ATLASFLOW_TEST_PG``, else its own: see ``pg_server``) and
+Redis on 127.0.0.1:6379 (``ATLASFLOW_LOAD_REDIS_DB``, default 11, is flushed).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
@@ -33,16 +32,15 @@ from uuid import UUID
 
 import pytest
 import yaml
+from pg_server import Postgres
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.states import Scheduled
 from test_topology import (
-    PG,
     REPO_ROOT,
     Topology,
     _healthy,
-    _pg,
     free_port,
     heartbeat_seen,
     prefect_cli,
@@ -97,7 +95,7 @@ def flush_redis() -> None:
 
 
 @pytest.fixture(scope="module")
-def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+def scaled(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Iterator[Topology]:
     """Fresh database and Redis db, two API processes and the services, setup with pool limit 3."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -105,9 +103,9 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     database = f"atlasflow_load_{secrets.token_hex(4)}"
     flush_redis()
     try:
-        asyncio.run(_pg("postgres", f'CREATE DATABASE "{database}"'))
+        postgres.create_database(database)
     except (TimeoutError, OSError) as exc:
-        pytest.fail(f"the load test needs PostgreSQL at {PG} (trust auth, may create databases): {exc}")
+        pytest.fail(f"cannot create a database on {postgres.origin} (trust auth, may create databases): {exc}")
     port = free_port()
     topo = Topology(
         api_url=f"http://127.0.0.1:{port}/api",
@@ -119,11 +117,10 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     for directory in (topo.home, topo.logs, topo.records):
         directory.mkdir()
     try:
-        asyncio.run(_pg(database, "CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         server_env = {
             **topo.env,
             **redis_env(),
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{PG}/{database}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url(database, "postgresql+asyncpg"),
             "PREFECT_SERVER_UI_ENABLED": "false",
             # Migrated once, below: API processes that each migrate a fresh database race to create tables.
             "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
@@ -161,8 +158,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         _kill_flow_processes(topo)
         topo.stop("services")
         topo.stop("server")
-        with contextlib.suppress(Exception):
-            asyncio.run(_pg("postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        postgres.drop_database(database)
 
 
 def deploy(topo: Topology) -> dict[str, UUID]:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
+from pg_server import Postgres
 from prefect.client.schemas.objects import FlowRun, StateType
-from test_topology import PG, REPO_ROOT, Topology, _healthy, _pg, final, free_port, prefect_cli, start, wait_until
+from test_topology import REPO_ROOT, Topology, _healthy, final, free_port, prefect_cli, start, wait_until
 
 from atlasflow.demo import save_sandbox_blocks
 from atlasflow.sandbox.app import Sandbox
@@ -138,7 +139,7 @@ class Stage:
 
 
 @pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+def stage(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Iterator[Stage]:
     """A fresh database behind a proxy, ``prefect server start`` on it, ``atlasflow setup``, the export deployed,
     the sandbox's blocks saved, one process worker."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -146,12 +147,10 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     root = tmp_path_factory.mktemp("outage")
     database = f"atlasflow_outage_{secrets.token_hex(4)}"
     try:
-        asyncio.run(_pg("postgres", f'CREATE DATABASE "{database}"'))
+        postgres.create_database(database)
     except (TimeoutError, OSError) as exc:
-        pytest.fail(f"the outage test needs PostgreSQL at {PG} (trust auth, may create databases): {exc}")
-    user, _, address = PG.rpartition("@")
-    host, _, port = address.partition(":")
-    proxy = PgProxy(host, int(port or 5432)).start()
+        pytest.fail(f"cannot create a database on {postgres.origin} (trust auth, may create databases): {exc}")
+    proxy = PgProxy(postgres.host, postgres.port).start()
     api_port = free_port()
     topo = Topology(
         api_url=f"http://127.0.0.1:{api_port}/api",
@@ -164,10 +163,9 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         directory.mkdir()
     sandbox = Sandbox(mode="cloud").start()
     try:
-        asyncio.run(_pg(database, "CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         server_env = {
             **topo.env,
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{user}@127.0.0.1:{proxy.port}/{database}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{proxy.port}/{database}",
             "PREFECT_SERVER_UI_ENABLED": "false",
         }
         args = [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(api_port)]
@@ -188,8 +186,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         topo.stop("server")
         sandbox.stop()
         proxy.close()
-        with contextlib.suppress(Exception):
-            asyncio.run(_pg("postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        postgres.drop_database(database)
 
 
 def deploy_export(topo: Topology) -> None:

@@ -40,7 +40,7 @@ from uuid import UUID
 
 import pytest
 import yaml
-from pg_server import Postgres, configured
+from pg_server import Postgres
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -57,9 +57,6 @@ pytestmark = pytest.mark.topology
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-#: ``user@host:port`` of the PostgreSQL ``ATLASFLOW_TEST_PG`` names; the tests here take the ``postgres`` fixture
-#: (that server, or an embedded one when it does not answer). Kept for test_load.py, which needs that server.
-PG = configured().address
 #: Heartbeats as often as Prefect allows, and the crashed-run automation just above that.
 HEARTBEAT_SECONDS = 30
 CRASH_AFTER_SECONDS = 45
@@ -69,18 +66,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def _pg(database: str, *statements: str) -> None:
-    """``statements`` in ``database`` of :data:`PG` (test_load.py's server)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(f"postgresql://{PG}/{database}", timeout=10)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
