@@ -3,7 +3,6 @@ the job's projects, caps): issue 27 items 2 and 3, through real HTTP against the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -15,33 +14,20 @@ from pydantic import SecretStr
 
 from atlasflow.blocks import JiraCredentials
 from atlasflow.blocks.credentials import confluence_client
-from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.inbox_access import Rejected, RowHistory, requester_tag
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import KEY, request_text, run_job_inbox
 from atlasflow.formats.confluence_tables import merge_rows, read_table
-from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
-from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
+from atlasflow.sandbox.confluence import JOB_INBOX_ID
 from atlasflow.sandbox.core import default_accounts
 from atlasflow.sandbox.identity import account_id
 from atlasflow.sandbox.jira.jql import parse, search
-from atlasflow.server_setup import POOL, SetupOptions, setup
 
 EXPORT = "jira_export"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def deployments() -> Iterator[None]:
-    """The pool and queues as ``atlasflow setup`` makes them, and the deployments the default job map names."""
-    setup(SetupOptions(pool_limit=3))
-    jira_export.to_deployment(name="demo-export", work_pool_name=POOL, parameters={"output_dir": "reports"}).apply()
-    confluence_table_sync.to_deployment(
-        name="table-sync", work_pool_name=POOL, parameters={"page_id": TEAM_ROSTER_ID, "table": 0}
-    ).apply()
-    yield
-    with get_client(sync_client=True) as client:
-        client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
+pytestmark = pytest.mark.usefixtures("inbox_deployments")
 
 
 def rows_of(sb: Sandbox) -> dict[str, dict[str, str]]:

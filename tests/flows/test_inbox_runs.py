@@ -3,19 +3,15 @@ writes a Run ID beside parameters its run did not get (issue 27: item 1 and the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Running
 
-from atlasflow.flows.confluence_table_sync import confluence_table_sync
-from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import (
     DEFAULT_JOB_MAP,
     NOT_OWNED,
@@ -26,28 +22,9 @@ from atlasflow.flows.job_inbox import (
     start,
 )
 from atlasflow.formats.confluence_tables import merge_rows, read_table
-from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
-from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
+from atlasflow.sandbox.confluence import JOB_INBOX_ID
 from atlasflow.sandbox.core import Faults
-from atlasflow.server_setup import POOL, SetupOptions, setup
-
-
-@pytest.fixture(scope="module")
-def deployments() -> Iterator[dict[str, UUID]]:
-    """The pool and queues as ``atlasflow setup`` makes them, and the deployments the default job map names."""
-    setup(SetupOptions(pool_limit=3))
-    ids = {
-        "export": jira_export.to_deployment(
-            name="demo-export", work_pool_name=POOL, parameters={"output_dir": "reports"}
-        ).apply(),
-        "sync": confluence_table_sync.to_deployment(
-            name="table-sync", work_pool_name=POOL, parameters={"page_id": TEAM_ROSTER_ID, "table": 0}
-        ).apply(),
-    }
-    yield ids
-    with get_client(sync_client=True) as client:
-        client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
 
 
 def rows_of(sb: Sandbox) -> dict[str, dict[str, str]]:
@@ -67,11 +44,13 @@ def read_run(run_id: UUID | str) -> FlowRun:
 
 
 def test_a_run_id_the_inbox_did_not_start_for_the_row_is_neither_read_capped_nor_cancelled(
-    cloud_site: Sandbox, deployments: dict[str, UUID]
+    cloud_site: Sandbox, inbox_deployments: dict[str, UUID]
 ) -> None:
     # Somebody else's run, long running (its id is visible in posts, the Results table, the UI).
     with get_client(sync_client=True) as client:
-        foreign = client.create_flow_run_from_deployment(deployments["export"], tags=["requester:Somebody Else"])
+        foreign = client.create_flow_run_from_deployment(
+            inbox_deployments["jira-export/demo-export"], tags=["requester:Somebody Else"]
+        )
         client.set_flow_run_state(foreign.id, Running(), force=True)
     first = run_job_inbox(page_id=JOB_INBOX_ID)  # REQ-1 and REQ-2 start: the inbox's own runs
     own = rows_of(cloud_site)["REQ-2"]["Run ID"]
@@ -98,7 +77,7 @@ def test_a_run_id_the_inbox_did_not_start_for_the_row_is_neither_read_capped_nor
     assert "Somebody Else" not in cloud_site.confluence.page(JOB_INBOX_ID).body  # type: ignore[union-attr]
 
 
-def test_the_inbox_caps_its_own_run_found_by_key(cloud_site: Sandbox, deployments: dict[str, UUID]) -> None:
+def test_the_inbox_caps_its_own_run_found_by_key(cloud_site: Sandbox, inbox_deployments: dict[str, UUID]) -> None:
     run_job_inbox(page_id=JOB_INBOX_ID)
     own = rows_of(cloud_site)["REQ-1"]["Run ID"]
     with get_client(sync_client=True) as client:
@@ -114,7 +93,7 @@ def test_the_inbox_caps_its_own_run_found_by_key(cloud_site: Sandbox, deployment
     assert state is not None and state.name in ("Cancelling", "Cancelled")
 
 
-def test_an_inbox_run_counts_only_the_runs_it_created(cloud_site: Sandbox, deployments: dict[str, UUID]) -> None:
+def test_an_inbox_run_counts_only_the_runs_it_created(cloud_site: Sandbox, inbox_deployments: dict[str, UUID]) -> None:
     # Another inbox run, at the same time, created REQ-1's run and has not written its id yet.
     other = start(cloud_site.confluence_url, JOB_INBOX_ID, parse_request(rows_of(cloud_site)["REQ-1"], DEFAULT_JOB_MAP))
     assert other.created
@@ -126,7 +105,7 @@ def test_an_inbox_run_counts_only_the_runs_it_created(cloud_site: Sandbox, deplo
 
 
 def test_a_row_edited_while_its_run_is_started_keeps_no_run_id_for_other_parameters(
-    cloud_site: Sandbox, deployments: dict[str, UUID]
+    cloud_site: Sandbox, inbox_deployments: dict[str, UUID]
 ) -> None:
     assert cloud_site.confluence is not None
     before = idempotency_key(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -28,8 +27,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 
-from atlasflow.flows.confluence_table_sync import confluence_table_sync
-from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import (
     DEFAULT_JOB_MAP,
     PRIORITY_QUEUES,
@@ -44,10 +41,9 @@ from atlasflow.flows.job_inbox import (
 from atlasflow.flows.pipeline import NOT_RUNNABLE, pipeline
 from atlasflow.flows.shell_job import shell_job
 from atlasflow.formats.confluence_tables import read_table
-from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
-from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID, TEAM_ROSTER_ID
-from atlasflow.server_setup import POOL, QUEUES, SetupOptions, setup
+from atlasflow.sandbox.confluence import EXPORT_SUMMARY_ID, JOB_INBOX_ID, JOB_RESULTS_ID
+from atlasflow.server_setup import QUEUES
 
 # --------------------------------------------------------------------------------------------------
 # Pipeline
@@ -140,29 +136,6 @@ def test_a_failed_upstream_stops_the_steps_after_it(cloud_site: Sandbox, tmp_pat
 
 # --------------------------------------------------------------------------------------------------
 # Job inbox
-
-
-@pytest.fixture(scope="module")
-def inbox_deployments() -> Iterator[dict[str, UUID]]:
-    """The pool and queues as ``atlasflow setup`` makes them, and the two deployments the inbox asks for."""
-    setup(SetupOptions(pool_limit=3))
-    ids = {
-        "jira-export/demo-export": jira_export.to_deployment(
-            name="demo-export",
-            work_pool_name=POOL,
-            work_queue_name="medium",
-            parameters={"output_dir": "reports"},
-        ).apply(),
-        "confluence-table-sync/table-sync": confluence_table_sync.to_deployment(
-            name="table-sync",
-            work_pool_name=POOL,
-            work_queue_name="medium",
-            parameters={"page_id": TEAM_ROSTER_ID, "table": 0},
-        ).apply(),
-    }
-    yield ids
-    with get_client(sync_client=True) as client:  # later tests must not be rate limited by this module's setup
-        client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
 
 
 def runs_of(deployment_id: UUID) -> list[FlowRun]:

@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -20,10 +19,8 @@ from atlasflow.flows.confluence_table_sync import confluence_table_sync
 from atlasflow.flows.jira_export import jira_export
 from atlasflow.flows.job_inbox import DEFAULT_JOB_MAP, REQUESTER_TAG, run_job_inbox
 from atlasflow.formats.confluence_tables import merge_rows, read_table
-from atlasflow.runtime.ratelimit import JIRA_RATE_LIMIT
 from atlasflow.sandbox.app import Sandbox
 from atlasflow.sandbox.confluence import JOB_INBOX_ID, TEAM_ROSTER_ID
-from atlasflow.server_setup import POOL, SetupOptions, setup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_inbox_rules import HOSTILE
@@ -97,21 +94,8 @@ def test_a_formula_in_an_xlsx_source_blanks_no_page_cell(cloud_site: Sandbox, tm
     assert cloud_site.confluence.page(TEAM_ROSTER_ID).body == before
 
 
-@pytest.fixture(scope="module")
-def inbox_deployments() -> Iterator[None]:
-    """The pool and queues as ``atlasflow setup`` makes them, and the deployments the default job map names."""
-    setup(SetupOptions(pool_limit=3))
-    jira_export.to_deployment(name="demo-export", work_pool_name=POOL, parameters={"output_dir": "reports"}).apply()
-    confluence_table_sync.to_deployment(
-        name="table-sync", work_pool_name=POOL, parameters={"page_id": TEAM_ROSTER_ID, "table": 0}
-    ).apply()
-    yield
-    with get_client(sync_client=True) as client:
-        client.delete_global_concurrency_limit_by_name(JIRA_RATE_LIMIT)
-
-
 def test_hostile_inbox_rows_start_nothing_and_the_requester_is_recorded(
-    cloud_site: Sandbox, inbox_deployments: None
+    cloud_site: Sandbox, inbox_deployments: dict[str, UUID]
 ) -> None:
     assert cloud_site.confluence is not None
     hostile = [
