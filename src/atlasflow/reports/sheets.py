@@ -174,16 +174,7 @@ def _fill_workbook(
 def _write_row(table: Table, row: ExportRow, extra_columns: Sequence[str], *, child: bool) -> None:
     number = table.new_row()
     letters = table.letters
-    cells = [
-        table.key(letters[0] + number, row.key),
-        text_value(letters[1] + number, row.summary),
-        text_value(letters[2] + number, row.type),
-        text_value(letters[3] + number, row.status),
-        text_value(letters[4] + number, row.priority),
-        text_value(letters[5] + number, row.assignee),
-        datetime_value(letters[6] + number, row.created),
-        datetime_value(letters[7] + number, row.updated),
-    ]
+    cells = _issue_cells(table, number, row)
     if child:
         cells += (
             table.key(letters[8] + number, row.parent),
@@ -195,6 +186,21 @@ def _write_row(table: Table, row: ExportRow, extra_columns: Sequence[str], *, ch
     col = len(cells)
     cells += (table.value(letters[col + off] + number, extra.get(title)) for off, title in enumerate(extra_columns))
     table.write(cells)
+
+
+def _issue_cells(table: Table, number: str, row: ExportRow) -> list[Any]:
+    """The cells every issue sheet starts with (the columns of ``ROOT_COLUMNS``), for row ``number``."""
+    letters = table.letters
+    return [
+        table.key(letters[0] + number, row.key),
+        text_value(letters[1] + number, row.summary),
+        text_value(letters[2] + number, row.type),
+        text_value(letters[3] + number, row.status),
+        text_value(letters[4] + number, row.priority),
+        text_value(letters[5] + number, row.assignee),
+        datetime_value(letters[6] + number, row.created),
+        datetime_value(letters[7] + number, row.updated),
+    ]
 
 
 def tree_order(rows: Sequence[ExportRow]) -> Iterator[ExportRow]:
@@ -228,14 +234,7 @@ def _write_hierarchy(table: Table, rows: Sequence[ExportRow], extra_columns: Seq
         number = table.new_row()
         base = len(ROOT_COLUMNS)
         cells = [
-            table.key(letters[0] + number, row.key),
-            text_value(letters[1] + number, row.summary),
-            text_value(letters[2] + number, row.type),
-            text_value(letters[3] + number, row.status),
-            text_value(letters[4] + number, row.priority),
-            text_value(letters[5] + number, row.assignee),
-            datetime_value(letters[6] + number, row.created),
-            datetime_value(letters[7] + number, row.updated),
+            *_issue_cells(table, number, row),
             number_cell(letters[base] + number, row.level),
             text_value(letters[base + 1] + number, row.relation),
             table.key(letters[base + 2] + number, row.parent),
