@@ -107,15 +107,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Iter
     except (TimeoutError, OSError) as exc:
         pytest.fail(f"cannot create a database on {postgres.origin} (trust auth, may create databases): {exc}")
     port = free_port()
-    topo = Topology(
-        api_url=f"http://127.0.0.1:{port}/api",
-        home=root / "prefect-home",
-        logs=root / "logs",
-        records=root / "records",
-        database=database,
-    )
-    for directory in (topo.home, topo.logs, topo.records):
-        directory.mkdir()
+    topo = Topology.under(root, database, port)
     try:
         server_env = {
             **topo.env,

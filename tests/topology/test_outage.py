@@ -152,15 +152,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Itera
         pytest.fail(f"cannot create a database on {postgres.origin} (trust auth, may create databases): {exc}")
     proxy = PgProxy(postgres.host, postgres.port).start()
     api_port = free_port()
-    topo = Topology(
-        api_url=f"http://127.0.0.1:{api_port}/api",
-        home=root / "prefect-home",
-        logs=root / "logs",
-        records=root / "records",
-        database=database,
-    )
-    for directory in (topo.home, topo.logs, topo.records):
-        directory.mkdir()
+    topo = Topology.under(root, database, api_port)
     sandbox = Sandbox(mode="cloud").start()
     try:
         server_env = {

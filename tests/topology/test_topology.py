@@ -91,6 +91,14 @@ class Topology:
     database: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
+    @classmethod
+    def under(cls, root: Path, database: str, port: int) -> Topology:
+        """A topology whose server will listen on ``port`` of 127.0.0.1, its files in new folders of ``root``."""
+        topo = cls(f"http://127.0.0.1:{port}/api", root / "prefect-home", root / "logs", root / "records", database)
+        for directory in (topo.home, topo.logs, topo.records):
+            directory.mkdir()
+        return topo
+
     @property
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -216,15 +224,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> It
     except Exception as exc:
         pytest.fail(f"cannot create a database on {postgres.origin} (trust auth, may create databases): {exc}")
     port = free_port()
-    topo = Topology(
-        api_url=f"http://127.0.0.1:{port}/api",
-        home=root / "prefect-home",
-        logs=root / "logs",
-        records=root / "records",
-        database=database,
-    )
-    for directory in (topo.home, topo.logs, topo.records):
-        directory.mkdir()
+    topo = Topology.under(root, database, port)
     try:
         server_env = {
             **topo.env,

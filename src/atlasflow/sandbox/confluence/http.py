@@ -42,9 +42,21 @@ def timestamp(mode: Mode, at: datetime) -> str:
 
 
 class ContentError(Exception):
-    """A request the content API refuses: rendered as a Confluence v1 error body."""
+    """A request the content API refuses: rendered as the API's error body (:func:`refusing`)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def refusing(handler: Endpoint, render: Callable[[int, str], Response]) -> Endpoint:
+    """``handler`` with a :class:`ContentError` answered as ``render(status, message)`` (v1 or v2 shape)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ContentError as exc:
+            return render(exc.status, exc.message)
+
+    return endpoint

@@ -25,12 +25,12 @@ from starlette.routing import Route
 
 from atlasflow.sandbox.confluence.http import (
     DEFAULT_LIMIT,
-    ContentError,
     Endpoint,
     json_object,
     non_negative,
     timestamp,
 )
+from atlasflow.sandbox.confluence.http import refusing as answer_refusals
 from atlasflow.sandbox.confluence.pages import ConfluenceSite, PageSnapshot, PageVersion, Space
 from atlasflow.sandbox.confluence.seed import HOME_PAGE_ID
 from atlasflow.sandbox.confluence.users import user_json
@@ -210,14 +210,7 @@ def confluence_routes(site: ConfluenceSite, state: SandboxState) -> list[Route]:
         return f"{root}/wiki" if mode == "cloud" else root
 
     def refusing(handler: Endpoint) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            try:
-                response: Response = await handler(request)
-            except ContentError as exc:
-                return confluence_error(exc.status, exc.message)
-            return response
-
-        return endpoint
+        return answer_refusals(handler, confluence_error)
 
     async def get_content(request: Request) -> Response:
         # ``status=historical&version=N`` reads an earlier version, as on Confluence (v1).

@@ -18,6 +18,7 @@ from atlasflow.sandbox.confluence.http import (
     non_negative,
     timestamp,
 )
+from atlasflow.sandbox.confluence.http import refusing as answer_refusals
 from atlasflow.sandbox.confluence.pages import ConfluenceSite, PageSnapshot, Space, as_object
 from atlasflow.sandbox.confluence.seed import HOME_PAGE_ID
 from atlasflow.sandbox.confluence.users import cloud_account_id
@@ -120,14 +121,7 @@ def confluence_v2_routes(site: ConfluenceSite, state: SandboxState) -> list[Rout
         return str(request.base_url).rstrip("/") + "/wiki"
 
     def refusing(handler: Endpoint) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            try:
-                response: Response = await handler(request)
-            except ContentError as exc:
-                return v2_error(exc.status, exc.message)
-            return response
-
-        return endpoint
+        return answer_refusals(handler, v2_error)
 
     async def get_page(request: Request) -> Response:
         body_format = _body_format(request)
